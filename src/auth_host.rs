@@ -1,0 +1,157 @@
+//! Everything on the auth host (the host of `appUrl`) is answered by the filter
+//! itself and never forwarded: login page, login start, provider callbacks,
+//! logout, the unauthorized page and health.
+
+use crate::config::Config;
+use crate::crypto::Entropy;
+use crate::decision::{Action, Decision, Level, Response};
+use crate::flow::current_session;
+use crate::login;
+use crate::pages::{self, LoginOption};
+use crate::request::RequestView;
+use crate::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
+use crate::url::{encode_pairs, single_param, with_query};
+
+const START_PREFIX: &str = "/api/oauth/start/";
+/// Tinyauth's JSON variant of the start endpoint.
+const URL_PREFIX: &str = "/api/oauth/url/";
+
+pub fn handle(config: &Config, req: &RequestView<'_>, now: u64, rng: &mut dyn Entropy) -> Decision {
+    let path = req.path_only();
+    let read_only = matches!(req.method, "GET" | "HEAD");
+    if path == "/api/healthz" {
+        return Decision::new(Action::Respond(json_status(200, "Healthy")));
+    }
+    if path == "/api/user/logout" && req.method == "POST" {
+        return logout(config, json_status(200, "Logout successful"));
+    }
+    if !read_only {
+        return Decision::new(Action::Respond(
+            json_status(405, "Method Not Allowed").header("allow", "GET, HEAD"),
+        ));
+    }
+    let return_to = || {
+        single_param(req.query(), "redirect_uri")
+            .ok()
+            .flatten()
+            .and_then(|candidate| safe_return_url(config, &candidate))
+            .unwrap_or_default()
+    };
+    match path {
+        "/" | "/login" => login_page(config, req, return_to(), now, rng),
+        "/logout" => {
+            let page = pages::logged_out(&config.title, &login_url(config, ""));
+            logout(config, Response::new(200).html(page))
+        }
+        "/unauthorized" => unauthorized_page(config, req),
+        _ => {
+            if let Some(id) = path.strip_prefix(START_PREFIX) {
+                return match config.provider(id) {
+                    Some(provider) => {
+                        login::start(config, provider, return_to(), req.is_browser(), now, rng)
+                    }
+                    None => not_found(config),
+                };
+            }
+            if let Some(id) = path.strip_prefix(URL_PREFIX) {
+                return match config.provider(id) {
+                    Some(provider) => login::start_as_json(config, provider, return_to(), now, rng),
+                    None => not_found(config),
+                };
+            }
+            if let Some(id) = path.strip_prefix(CALLBACK_PREFIX) {
+                return match config.provider(id) {
+                    Some(provider) => login::callback(config, provider, req, now),
+                    None => not_found(config),
+                };
+            }
+            not_found(config)
+        }
+    }
+}
+
+fn login_page(
+    config: &Config,
+    req: &RequestView<'_>,
+    return_to: String,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    if let Some(session) = current_session(config, req, now) {
+        if !return_to.is_empty() {
+            return Decision::new(Action::Respond(Response::redirect(return_to)));
+        }
+        let identity = &session.identity;
+        let display = identity.email.as_deref().unwrap_or(&identity.username);
+        let provider = config
+            .provider(&identity.provider)
+            .map_or(identity.provider.as_str(), |p| p.name.as_str());
+        let logout = format!("{}/logout", config.app_url.origin());
+        let page = pages::signed_in(&config.title, display, provider, &logout);
+        return Decision::new(Action::Respond(Response::new(200).html(page)));
+    }
+    if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
+        if !return_to.is_empty() {
+            return login::start(config, provider, return_to, true, now, rng);
+        }
+    }
+    let query = if return_to.is_empty() {
+        String::new()
+    } else {
+        encode_pairs([("redirect_uri", return_to.as_str())])
+    };
+    let options: Vec<LoginOption<'_>> = config
+        .providers
+        .iter()
+        .map(|provider| LoginOption {
+            name: &provider.name,
+            url: with_query(
+                &format!("{}{START_PREFIX}{}", config.app_url.origin(), provider.id),
+                &query,
+            ),
+        })
+        .collect();
+    let notice = (single_param(req.query(), "logged_out")
+        .ok()
+        .flatten()
+        .is_some())
+    .then_some("You have been logged out.");
+    let page = pages::login(&config.title, &options, notice);
+    Decision::new(Action::Respond(Response::new(200).html(page)))
+}
+
+fn logout(config: &Config, response: Response) -> Decision {
+    let response = response.header("set-cookie", respond::clear_session_cookie(config));
+    respond::respond(response, Level::Info, "logout")
+}
+
+/// Tinyauth's `/unauthorized?username=&resource=&groupErr=&ip=` page, the target
+/// of `x-tinyauth-location` on API refusals.
+fn unauthorized_page(config: &Config, req: &RequestView<'_>) -> Decision {
+    let param = |name: &str| {
+        single_param(req.query(), name)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    };
+    let reason = if param("groupErr") == "true" {
+        "You are not in a group that may use this app."
+    } else if !param("ip").is_empty() {
+        "Access from your network address is not allowed."
+    } else {
+        "Your account is not allowed to use this app."
+    };
+    let page = pages::unauthorized(
+        &config.title,
+        &param("resource"),
+        &param("username"),
+        reason,
+        &login_url(config, ""),
+    );
+    Decision::new(Action::Respond(Response::new(403).html(page)))
+}
+
+fn not_found(config: &Config) -> Decision {
+    let page = pages::not_found(&config.title, &login_url(config, ""));
+    Decision::new(Action::Respond(Response::new(404).html(page)))
+}

@@ -1,0 +1,581 @@
+//! The filter's configuration: parsed from JSON and compiled once, at configure
+//! time, into the form every request uses. Every problem is reported as one
+//! [`ConfigError`] naming the field, and stops the filter from loading.
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::crypto::{hex, sha256, Key};
+use crate::filter::{Case, Filter};
+use crate::secret::Secret;
+use crate::url::{normalize_host, HttpUrl};
+
+use raw::{ListValue, RawApp, RawConfig, RawProvider};
+
+/// Minimum length of `secret`, in bytes: the MAC keys are derived from it.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// How long a login may take between leaving for the provider and coming back.
+pub const FLOW_TTL_SECONDS: u64 = 600;
+/// Provider IDs Tinyauth reserves for its own login methods.
+const RESERVED_PROVIDER_IDS: [&str; 3] = ["local", "ldap", "tailscale"];
+const DEFAULT_SCOPES: &str = "openid email profile groups";
+const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+/// A configuration problem: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How the filter authenticates to the token endpoint (RFC 6749 §2.3,
+/// OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// Public client: PKCE only.
+    None,
+}
+
+/// An endpoint the filter calls through Envoy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: HttpUrl,
+    pub cluster: String,
+    pub authority: String,
+}
+
+/// One OAuth/OIDC provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub auth_method: TokenAuthMethod,
+    pub authorize_url: HttpUrl,
+    pub token: Endpoint,
+    pub userinfo: Endpoint,
+    /// Space-separated, as sent in the authorization request.
+    pub scopes: String,
+    /// `<appUrl>/api/oauth/callback/<id>`.
+    pub redirect_uri: String,
+    /// The provider's own email whitelist; when empty the global one applies.
+    pub whitelist: Filter,
+    pub timeout_ms: u64,
+}
+
+/// One protected app.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Lower-case name; matched against the first label of the host.
+    pub name: String,
+    /// Lower-case exact hosts (without port) from `config.domain`.
+    pub domains: Vec<String>,
+    /// `oauth.groups`: the user needs at least one matching group.
+    pub groups: Filter,
+    /// `oauth.whitelist`: emails allowed into this app.
+    pub whitelist: Filter,
+}
+
+/// Cookie names and attributes.
+#[derive(Debug, Clone)]
+pub struct Cookies {
+    pub session_name: String,
+    /// Each login flow's cookie is this prefix plus a flow id.
+    pub flow_prefix: String,
+    /// `None` means host-only cookies on the auth host.
+    pub domain: Option<String>,
+    pub secure: bool,
+}
+
+/// Signing keys derived from `secret` (first) and `previousSecrets`.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub session: Vec<Key>,
+    pub flow: Vec<Key>,
+}
+
+/// The compiled configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_url: HttpUrl,
+    /// The host the browser must be on for the session cookie to be sent: the
+    /// `appUrl` host minus its first label (or the host itself).
+    pub cookie_scope: String,
+    pub cookies: Cookies,
+    pub keys: Keys,
+    pub session_expiry: u64,
+    /// `0` means no absolute limit.
+    pub session_max_lifetime: u64,
+    pub providers: Vec<Provider>,
+    pub auto_redirect: Option<usize>,
+    pub whitelist: Filter,
+    pub apps: Vec<App>,
+    pub title: String,
+}
+
+impl Config {
+    /// Parses and compiles a JSON configuration.
+    pub fn from_json(json: &[u8]) -> Result<Self, ConfigError> {
+        let text = std::str::from_utf8(json)
+            .map_err(|_| ConfigError::new("configuration", "is not UTF-8"))?;
+        if text.trim().is_empty() {
+            return Err(ConfigError::new(
+                "configuration",
+                "is empty; at least appUrl, secret and one provider are required",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                let path = err.path().to_string();
+                let field = if path == "." {
+                    "configuration".into()
+                } else {
+                    path
+                };
+                ConfigError::new(field, strip_position(&err.into_inner().to_string()))
+            })?;
+        deserializer
+            .end()
+            .map_err(|_| ConfigError::new("configuration", "has trailing characters"))?;
+        compile(raw)
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The email whitelist that applies to logins through `provider`.
+    pub fn whitelist_for<'a>(&'a self, provider: &'a Provider) -> &'a Filter {
+        if provider.whitelist.is_empty() {
+            &self.whitelist
+        } else {
+            &provider.whitelist
+        }
+    }
+}
+
+/// `serde_json` appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(pos) => message.get(..pos).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+    let app_url = compile_app_url(raw.app_url.as_deref())?;
+    let keys = compile_keys(raw.secret.as_deref(), raw.previous_secrets.as_ref())?;
+
+    let subdomains = raw.auth.subdomains_enabled.is_none_or(|f| f.0);
+    let host = app_url.host().to_owned();
+    let labels = host.split('.').count();
+    let (cookie_scope, cookie_domain) = if !subdomains {
+        (host.clone(), None)
+    } else if labels >= 3 {
+        let parent = host.split_once('.').map_or(host.as_str(), |(_, rest)| rest);
+        (parent.to_owned(), Some(parent.to_owned()))
+    } else {
+        (host.clone(), Some(host.clone()))
+    };
+    let instance = hex(&sha256(host.as_bytes()));
+    let instance = instance.get(..8).unwrap_or("00000000");
+    let secure = raw
+        .auth
+        .secure_cookie
+        .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
+    let cookies = Cookies {
+        session_name: format!("tinyauth-session-{instance}"),
+        flow_prefix: format!("tinyauth-flow-{instance}-"),
+        domain: cookie_domain,
+        secure,
+    };
+
+    let session_expiry = raw.auth.session_expiry.map_or(86_400, |s| s.0);
+    if session_expiry == 0 {
+        return Err(ConfigError::new(
+            "auth.sessionExpiry",
+            "must be at least 1 second",
+        ));
+    }
+    let session_max_lifetime = raw.auth.session_max_lifetime.map_or(0, |s| s.0);
+    if session_max_lifetime != 0 && session_max_lifetime < session_expiry {
+        return Err(ConfigError::new(
+            "auth.sessionMaxLifetime",
+            format!("must be 0 (off) or at least auth.sessionExpiry ({session_expiry})"),
+        ));
+    }
+
+    let whitelist = compile_filter(
+        "oauth.whitelist",
+        raw.oauth.whitelist.as_ref(),
+        Case::Insensitive,
+    )?;
+    let mut providers = Vec::new();
+    for (id, provider) in &raw.oauth.providers {
+        providers.push(compile_provider(id, provider, &app_url, &raw.clusters)?);
+    }
+    if providers.is_empty() {
+        return Err(ConfigError::new(
+            "oauth.providers",
+            "at least one provider is required (e.g. oauth.providers.generic for Pocket ID)",
+        ));
+    }
+    let auto_redirect = match raw.oauth.auto_redirect.as_deref().map(str::trim) {
+        None | Some("" | "none") => None,
+        Some(id) => Some(providers.iter().position(|p| p.id == id).ok_or_else(|| {
+            ConfigError::new(
+                "oauth.autoRedirect",
+                format!("`{id}` is not a configured provider"),
+            )
+        })?),
+    };
+
+    let mut apps = Vec::new();
+    for (name, app) in &raw.apps {
+        apps.push(compile_app(name, app)?);
+    }
+    for (i, app) in apps.iter().enumerate() {
+        if apps.iter().skip(i + 1).any(|other| other.name == app.name) {
+            return Err(ConfigError::new(
+                format!("apps.{}", app.name),
+                "is defined twice (app names are case-insensitive)",
+            ));
+        }
+    }
+
+    let title = raw.ui.title.unwrap_or_else(|| "Tinyauth".into());
+    Ok(Config {
+        app_url,
+        cookie_scope,
+        cookies,
+        keys,
+        session_expiry,
+        session_max_lifetime,
+        providers,
+        auto_redirect,
+        whitelist,
+        apps,
+        title,
+    })
+}
+
+fn compile_app_url(raw: Option<&str>) -> Result<HttpUrl, ConfigError> {
+    const FIELD: &str = "appUrl";
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(FIELD, "is required (e.g. https://tinyauth.example.com)")
+        })?;
+    let url =
+        HttpUrl::parse(raw).map_err(|err| ConfigError::new(FIELD, format!("`{raw}` {err}")))?;
+    if url.host_is_ip() {
+        return Err(ConfigError::new(
+            FIELD,
+            "must use a domain name, not an IP address (cookies are scoped to the domain)",
+        ));
+    }
+    if url.host().split('.').count() < 2 {
+        return Err(ConfigError::new(
+            FIELD,
+            "needs a host with at least two labels (e.g. tinyauth.example.com)",
+        ));
+    }
+    if url.path_and_query() != "/" {
+        return Err(ConfigError::new(
+            FIELD,
+            "must not have a path or query: the filter serves its pages at the root of this host",
+        ));
+    }
+    Ok(url)
+}
+
+fn compile_keys(secret: Option<&str>, previous: Option<&ListValue>) -> Result<Keys, ConfigError> {
+    let secret = secret.ok_or_else(|| {
+        ConfigError::new(
+            "secret",
+            format!("is required: at least {MIN_SECRET_BYTES} random bytes that sign sessions"),
+        )
+    })?;
+    check_secret("secret", secret)?;
+    let mut secrets = vec![secret.to_owned()];
+    if let Some(previous) = previous {
+        for (i, old) in previous
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            check_secret(&format!("previousSecrets[{i}]"), old)?;
+            secrets.push(old.to_owned());
+        }
+    }
+    Ok(Keys {
+        session: secrets
+            .iter()
+            .map(|s| Key::derive(s.as_bytes(), "session"))
+            .collect(),
+        flow: secrets
+            .iter()
+            .map(|s| Key::derive(s.as_bytes(), "login-flow"))
+            .collect(),
+    })
+}
+
+fn check_secret(field: &str, secret: &str) -> Result<(), ConfigError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "is too short ({} bytes); use at least {MIN_SECRET_BYTES} random bytes, e.g. `openssl rand -base64 48`",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn compile_filter(field: &str, raw: Option<&ListValue>, case: Case) -> Result<Filter, ConfigError> {
+    Filter::parse(raw.map_or("", |l| l.0.as_str()), case)
+        .map_err(|err| ConfigError::new(field, err.to_string()))
+}
+
+fn compile_provider(
+    id: &str,
+    raw: &RawProvider,
+    app_url: &HttpUrl,
+    clusters: &BTreeMap<String, String>,
+) -> Result<Provider, ConfigError> {
+    let field = |name: &str| format!("oauth.providers.{id}.{name}");
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ConfigError::new(
+            format!("oauth.providers.{id}"),
+            "provider IDs use lower-case letters, digits and '-' only",
+        ));
+    }
+    if RESERVED_PROVIDER_IDS.contains(&id) {
+        return Err(ConfigError::new(
+            format!("oauth.providers.{id}"),
+            "is reserved by Tinyauth for its own login methods",
+        ));
+    }
+    let required = |value: &Option<String>, name: &str| -> Result<String, ConfigError> {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| ConfigError::new(field(name), "is required"))
+    };
+    let url = |value: &Option<String>, name: &str| -> Result<HttpUrl, ConfigError> {
+        let raw = required(value, name)?;
+        HttpUrl::parse(&raw).map_err(|err| ConfigError::new(field(name), format!("`{raw}` {err}")))
+    };
+
+    let client_id = required(&raw.client_id, "clientId")?;
+    let (auth_method, client_secret) = compile_client_auth(raw, &field)?;
+    let authorize_url = url(&raw.auth_url, "authUrl")?;
+    let token_url = url(&raw.token_url, "tokenUrl")?;
+    let userinfo_url = url(&raw.user_info_url, "userInfoUrl")?;
+    let cluster = raw
+        .cluster
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let authority = raw
+        .authority
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    let endpoint = |url: HttpUrl| Endpoint {
+        cluster: cluster.map_or_else(|| cluster_for(&url, clusters), str::to_owned),
+        authority: authority.map_or_else(|| url.authority(), str::to_owned),
+        url,
+    };
+
+    let scopes = raw
+        .scopes
+        .as_ref()
+        .map_or(DEFAULT_SCOPES, |s| s.0.as_str())
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if scopes.is_empty() {
+        return Err(ConfigError::new(
+            field("scopes"),
+            "must name at least one scope (e.g. openid email profile groups)",
+        ));
+    }
+    let timeout_ms = raw.timeout_ms.map_or(DEFAULT_TIMEOUT_MS, |t| t.0);
+    if !(100..=60_000).contains(&timeout_ms) {
+        return Err(ConfigError::new(
+            field("timeoutMs"),
+            "must be between 100 and 60000",
+        ));
+    }
+    let name = raw
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map_or_else(|| default_provider_name(id), str::to_owned);
+
+    Ok(Provider {
+        id: id.to_owned(),
+        name,
+        client_id,
+        client_secret,
+        auth_method,
+        authorize_url,
+        token: endpoint(token_url),
+        userinfo: endpoint(userinfo_url),
+        scopes,
+        redirect_uri: format!("{}/api/oauth/callback/{id}", app_url.origin()),
+        whitelist: compile_filter(
+            &field("whitelist"),
+            raw.whitelist.as_ref(),
+            Case::Insensitive,
+        )?,
+        timeout_ms,
+    })
+}
+
+/// `tokenAuthMethod` and the `clientSecret` it needs (none for a public client).
+fn compile_client_auth(
+    raw: &RawProvider,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(TokenAuthMethod, Option<Secret>), ConfigError> {
+    let auth_method = match raw.token_auth_method.as_deref().map(str::trim) {
+        None | Some("" | "client_secret_basic") => TokenAuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => TokenAuthMethod::ClientSecretPost,
+        Some("none") => TokenAuthMethod::None,
+        Some(other) => {
+            return Err(ConfigError::new(
+                field("tokenAuthMethod"),
+                format!("`{other}` is not one of client_secret_basic, client_secret_post, none"),
+            ))
+        }
+    };
+    let client_secret = match (auth_method, raw.client_secret.as_deref().map(str::trim)) {
+        (TokenAuthMethod::None, None | Some("")) => None,
+        (TokenAuthMethod::None, Some(_)) => {
+            return Err(ConfigError::new(
+                field("clientSecret"),
+                "must be empty when tokenAuthMethod is none (public client)",
+            ))
+        }
+        (_, None | Some("")) => {
+            return Err(ConfigError::new(
+                field("clientSecret"),
+                "is required (or set tokenAuthMethod to none for a public client)",
+            ))
+        }
+        (_, Some(secret)) => Some(Secret::new(secret)),
+    };
+    Ok((auth_method, client_secret))
+}
+
+/// The cluster for calls to `url`: the `clusters` entry for `host:port` or `host`,
+/// else the name Istio gives a `ServiceEntry` host, `outbound|<port>||<host>`.
+fn cluster_for(url: &HttpUrl, clusters: &BTreeMap<String, String>) -> String {
+    let host_port = format!("{}:{}", url.host(), url.effective_port());
+    clusters
+        .get(&host_port)
+        .or_else(|| clusters.get(url.host()))
+        .cloned()
+        .unwrap_or_else(|| format!("outbound|{}||{}", url.effective_port(), url.host()))
+}
+
+fn default_provider_name(id: &str) -> String {
+    match id {
+        "google" => "Google".into(),
+        "github" => "GitHub".into(),
+        _ => {
+            let mut chars = id.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> {
+    let field = |key: &str| format!("apps.{name}.{key}");
+    if name.is_empty() || name.contains(['.', ' ']) {
+        return Err(ConfigError::new(
+            format!("apps.{name}"),
+            "app names must be non-empty and contain no dots or spaces",
+        ));
+    }
+    let mut domains = Vec::new();
+    if let Some(list) = &raw.config.domain {
+        for entry in list.0.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            domains.push(normalize_domain(entry).ok_or_else(|| {
+                ConfigError::new(
+                    field("config.domain"),
+                    format!("`{entry}` is not a host name"),
+                )
+            })?);
+        }
+    }
+    Ok(App {
+        name: name.to_ascii_lowercase(),
+        domains,
+        groups: compile_filter(
+            &field("oauth.groups"),
+            raw.oauth.groups.as_ref(),
+            Case::Sensitive,
+        )?,
+        whitelist: compile_filter(
+            &field("oauth.whitelist"),
+            raw.oauth.whitelist.as_ref(),
+            Case::Insensitive,
+        )?,
+    })
+}
+
+/// `https://App.Example.com:8443/` → `app.example.com`: scheme, port and path are
+/// ignored, as Tinyauth does.
+fn normalize_domain(entry: &str) -> Option<String> {
+    let without_scheme = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+    let authority = without_scheme.split('/').next().unwrap_or_default();
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    normalize_host(host).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+use super::*;
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    json!({
+        "appUrl": "https://tinyauth.example.com",
+        "secret": "0123456789abcdef0123456789abcdef",
+        "oauth": {
+            "providers": {
+                "generic": {
+                    "name": "Pocket ID",
+                    "clientId": "client",
+                    "clientSecret": "shh",
+                    "authUrl": "https://pocket-id.example.com/authorize",
+                    "tokenUrl": "https://pocket-id.example.com/api/oidc/token",
+                    "userInfoUrl": "https://pocket-id.example.com/api/oidc/userinfo",
+                    "scopes": "openid email profile groups"
+                }
+            }
+        },
+        "apps": {"whoami": {"oauth": {"groups": "admins"}}}
+    })
+}
+
+fn load(value: &Value) -> Result<Config, ConfigError> {
+    Config::from_json(value.to_string().as_bytes())
+}
+
+fn with(path: &[&str], value: Value) -> Value {
+    let mut config = base();
+    let mut node = &mut config;
+    for key in path.iter().take(path.len() - 1) {
+        node = node
+            .as_object_mut()
+            .unwrap()
+            .entry(*key)
+            .or_insert_with(|| json!({}));
+    }
+    node.as_object_mut()
+        .unwrap()
+        .insert((*path.last().unwrap()).to_owned(), value);
+    config
+}
+
+fn without(path: &[&str]) -> Value {
+    let mut config = base();
+    let mut node = &mut config;
+    for key in path.iter().take(path.len() - 1) {
+        node = node.get_mut(*key).unwrap();
+    }
+    node.as_object_mut().unwrap().remove(*path.last().unwrap());
+    config
+}
+
+#[test]
+fn base_config_compiles_with_tinyauth_defaults() {
+    let config = load(&base()).unwrap();
+    assert_eq!(config.app_url.origin(), "https://tinyauth.example.com");
+    assert_eq!(config.cookie_scope, "example.com");
+    assert_eq!(config.cookies.domain.as_deref(), Some("example.com"));
+    assert!(
+        config.cookies.secure,
+        "https appUrl defaults to Secure cookies"
+    );
+    assert!(config.cookies.session_name.starts_with("tinyauth-session-"));
+    assert_eq!(config.session_expiry, 86_400);
+    assert_eq!(config.session_max_lifetime, 0);
+    let provider = &config.providers[0];
+    assert_eq!(provider.id, "generic");
+    assert_eq!(provider.auth_method, TokenAuthMethod::ClientSecretBasic);
+    assert_eq!(
+        provider.redirect_uri,
+        "https://tinyauth.example.com/api/oauth/callback/generic"
+    );
+    assert_eq!(
+        provider.token.cluster,
+        "outbound|443||pocket-id.example.com"
+    );
+    assert_eq!(provider.token.authority, "pocket-id.example.com");
+    assert_eq!(provider.scopes, "openid email profile groups");
+    assert_eq!(config.apps[0].name, "whoami");
+    assert_eq!(config.apps[0].groups.matches("admins"), Some(true));
+    assert_eq!(config.auto_redirect, None);
+    assert!(format!("{config:?}").contains("[redacted]"));
+    assert!(!format!("{config:?}").contains("shh"));
+}
+
+#[test]
+fn cookie_scope_follows_tinyauth() {
+    let two_labels = load(&with(&["appUrl"], json!("http://example.com"))).unwrap();
+    assert_eq!(two_labels.cookie_scope, "example.com");
+    assert!(!two_labels.cookies.secure);
+    let nested = load(&with(&["appUrl"], json!("https://a.b.example.com"))).unwrap();
+    assert_eq!(nested.cookie_scope, "b.example.com");
+    let host_only = load(&with(&["auth", "subdomainsEnabled"], json!(false))).unwrap();
+    assert_eq!(host_only.cookie_scope, "tinyauth.example.com");
+    assert_eq!(host_only.cookies.domain, None);
+}
+
+#[test]
+fn accepts_env_style_values_and_lists() {
+    let mut config = with(&["auth", "sessionExpiry"], json!("3600"));
+    config["auth"]["secureCookie"] = json!("false");
+    config["oauth"]["providers"]["generic"]["scopes"] = json!(["openid", "email"]);
+    config["oauth"]["whitelist"] = json!(["a@example.com", "B@example.com"]);
+    let config = load(&config).unwrap();
+    assert_eq!(config.session_expiry, 3600);
+    assert!(!config.cookies.secure);
+    assert_eq!(config.providers[0].scopes, "openid email");
+    assert_eq!(config.whitelist.matches("b@example.com"), Some(true));
+    let float = load(&with(&["auth", "sessionExpiry"], json!(7200.0))).unwrap();
+    assert_eq!(float.session_expiry, 7200);
+}
+
+#[test]
+fn clusters_map_and_explicit_cluster() {
+    let mut config = with(&["clusters"], json!({"pocket-id.example.com": "pocket_id"}));
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.providers[0].token.cluster, "pocket_id");
+    config["oauth"]["providers"]["generic"]["cluster"] = json!("explicit");
+    config["oauth"]["providers"]["generic"]["authority"] = json!("id.internal");
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.providers[0].userinfo.cluster, "explicit");
+    assert_eq!(loaded.providers[0].userinfo.authority, "id.internal");
+}
+
+#[test]
+fn auto_redirect_names_a_provider() {
+    let config = load(&with(&["oauth", "autoRedirect"], json!("generic"))).unwrap();
+    assert_eq!(config.auto_redirect, Some(0));
+    let none = load(&with(&["oauth", "autoRedirect"], json!("none"))).unwrap();
+    assert_eq!(none.auto_redirect, None);
+}
+
+#[test]
+fn app_domains_are_normalised() {
+    let config = load(&with(
+        &["apps", "whoami", "config"],
+        json!({"domain": "https://Who.Example.com:8443/x, other.example.com."}),
+    ))
+    .unwrap();
+    assert_eq!(
+        config.apps[0].domains,
+        ["who.example.com", "other.example.com"]
+    );
+}
+
+/// Each case: a broken configuration and the field its error must name.
+#[test]
+fn invalid_configurations_name_the_field() {
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("missing appUrl", without(&["appUrl"]), "appUrl", "required"),
+        ("appUrl not a URL", with(&["appUrl"], json!("tinyauth.example.com")), "appUrl", "http"),
+        ("appUrl is an IP", with(&["appUrl"], json!("http://10.0.0.1")), "appUrl", "IP"),
+        ("appUrl one label", with(&["appUrl"], json!("http://localhost")), "appUrl", "two labels"),
+        ("appUrl with path", with(&["appUrl"], json!("https://a.example.com/auth")), "appUrl", "path"),
+        ("missing secret", without(&["secret"]), "secret", "required"),
+        ("short secret", with(&["secret"], json!("short")), "secret", "too short"),
+        ("short previous secret", with(&["previousSecrets"], json!(["x"])), "previousSecrets[0]", "too short"),
+        ("unknown top-level key", with(&["colour"], json!("blue")), "colour", "unknown field `colour`"),
+        ("unknown nested key", with(&["auth", "sesionExpiry"], json!(1)), "auth.sesionExpiry", "unknown field `sesionExpiry`"),
+        ("wrong type", with(&["auth", "sessionExpiry"], json!("soon")), "auth.sessionExpiry", "not a non-negative"),
+        ("negative", with(&["auth", "sessionExpiry"], json!(-5)), "auth.sessionExpiry", "negative"),
+        ("zero expiry", with(&["auth", "sessionExpiry"], json!(0)), "auth.sessionExpiry", "at least 1"),
+        ("max lifetime below expiry", with(&["auth", "sessionMaxLifetime"], json!(10)), "auth.sessionMaxLifetime", "at least"),
+        ("bad flag", with(&["auth", "secureCookie"], json!("maybe")), "auth.secureCookie", "true or false"),
+        ("no providers", with(&["oauth", "providers"], json!({})), "oauth.providers", "at least one"),
+        ("missing clientId", without(&["oauth", "providers", "generic", "clientId"]), "oauth.providers.generic.clientId", "required"),
+        ("missing clientSecret", without(&["oauth", "providers", "generic", "clientSecret"]), "oauth.providers.generic.clientSecret", "required"),
+        ("malformed tokenUrl", with(&["oauth", "providers", "generic", "tokenUrl"], json!("https://user@pocket-id/x")), "oauth.providers.generic.tokenUrl", "user info"),
+        ("missing userInfoUrl", without(&["oauth", "providers", "generic", "userInfoUrl"]), "oauth.providers.generic.userInfoUrl", "required"),
+        ("bad auth method", with(&["oauth", "providers", "generic", "tokenAuthMethod"], json!("private_key_jwt")), "oauth.providers.generic.tokenAuthMethod", "not one of"),
+        ("secret on public client", with(&["oauth", "providers", "generic", "tokenAuthMethod"], json!("none")), "oauth.providers.generic.clientSecret", "must be empty"),
+        ("bad timeout", with(&["oauth", "providers", "generic", "timeoutMs"], json!(5)), "oauth.providers.generic.timeoutMs", "between"),
+        ("reserved provider", with(&["oauth", "providers", "local"], json!({})), "oauth.providers.local", "reserved"),
+        ("upper-case provider", with(&["oauth", "providers", "Generic2"], json!({})), "oauth.providers.Generic2", "lower-case"),
+        ("unknown autoRedirect", with(&["oauth", "autoRedirect"], json!("github")), "oauth.autoRedirect", "not a configured provider"),
+        ("bad whitelist regex", with(&["oauth", "whitelist"], json!("/(/")), "oauth.whitelist", "invalid regex"), ("bad group regex", with(&["apps", "whoami", "oauth", "groups"], json!("/[/")), "apps.whoami.oauth.groups", "invalid regex"), ("bad app domain", with(&["apps", "whoami", "config"], json!({"domain": "exa mple.com"})), "apps.whoami.config.domain", "not a host"), ("duplicate app names", with(&["apps", "WhoAmI"], json!({})), "apps.whoami", "twice"), ("unknown app key", with(&["apps", "whoami", "oauth", "group"], json!("x")), "apps.whoami.oauth.group", "unknown field `group`"), ("wrong list type", with(&["oauth", "whitelist"], json!(5)), "oauth.whitelist", "a string or a list"),
+    ];
+    for (name, config, field, problem) in cases {
+        let err = load(&config).expect_err(name);
+        assert_eq!(err.field, field, "{name}: {err}");
+        assert!(
+            err.problem.contains(problem),
+            "{name}: `{}` should mention `{problem}`",
+            err.problem
+        );
+    }
+}
+
+#[test]
+fn non_json_inputs_are_refused() {
+    for input in [&b""[..], b"   ", b"{", b"[]", b"null", b"\xff", b"{} x"] {
+        let err = Config::from_json(input).unwrap_err();
+        assert!(!err.to_string().is_empty());
+    }
+}
+
+#[test]
+fn error_display_is_one_line() {
+    let err = load(&with(&["secret"], json!("short"))).unwrap_err();
+    let line = err.to_string();
+    assert!(line.starts_with("secret: is too short"));
+    assert!(!line.contains('\n'));
+    assert!(!line.contains("short\""), "the secret itself is not echoed");
+}

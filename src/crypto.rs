@@ -1,0 +1,166 @@
+//! Symmetric primitives: key derivation from the configured secret, MACs, random
+//! tokens and PKCE. No public-key code lives here (see `id_token` for that).
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A 256-bit key derived for one purpose. `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct Key([u8; 32]);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key([redacted])")
+    }
+}
+
+impl Key {
+    /// Derives the key for `purpose` from the operator's secret with HKDF-SHA256
+    /// (RFC 5869), so the session and login-flow cookies never share a key.
+    pub fn derive(secret: &[u8], purpose: &str) -> Self {
+        let prk = hmac_sha256(b"tinyauth-wasm/v1", secret);
+        let mut info = purpose.as_bytes().to_vec();
+        info.push(1);
+        Self(hmac_sha256(&prk, &info))
+    }
+
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.0, data)
+    }
+
+    /// Checks `tag` against the MAC of `data` in constant time.
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+            return false;
+        };
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this constructor cannot fail; the
+    // fallback keeps the code free of panics regardless.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(data);
+            mac.finalize().into_bytes().into()
+        }
+        Err(_) => [0; 32],
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Constant-time equality for state values, nonces and other secrets.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+pub fn b64url_encode(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub fn b64url_decode(data: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(data).ok()
+}
+
+/// A source of cryptographically secure random bytes, injected so the core stays
+/// deterministic under test. The shell implements it with WASI `random_get`.
+pub trait Entropy {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), EntropyUnavailable>;
+}
+
+/// The host could not supply random bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntropyUnavailable;
+
+impl fmt::Display for EntropyUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the host could not provide random bytes")
+    }
+}
+
+/// 32 random bytes as 43 URL-safe characters: used for `state`, `nonce` and the
+/// PKCE verifier (RFC 7636 §4.1 wants 43–128 characters of 256-bit entropy).
+pub fn random_token(rng: &mut dyn Entropy) -> Result<String, EntropyUnavailable> {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes)?;
+    Ok(b64url_encode(&bytes))
+}
+
+/// The PKCE S256 challenge for a verifier (RFC 7636 §4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    b64url_encode(&sha256(verifier.as_bytes()))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&tag),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn hkdf_matches_rfc5869_shape() {
+        // RFC 5869 test case 1 uses a salt and info we do not; check instead that
+        // derivation is deterministic and purpose-separated.
+        let a = Key::derive(b"0123456789abcdef0123456789abcdef", "session");
+        let b = Key::derive(b"0123456789abcdef0123456789abcdef", "session");
+        let c = Key::derive(b"0123456789abcdef0123456789abcdef", "flow");
+        assert_eq!(a.0, b.0);
+        assert_ne!(a.0, c.0);
+        assert_eq!(format!("{a:?}"), "Key([redacted])");
+    }
+
+    #[test]
+    fn verify_rejects_tampering() {
+        let key = Key::derive(b"secret-secret-secret-secret-secret", "session");
+        let tag = key.sign(b"payload");
+        assert!(key.verify(b"payload", &tag));
+        assert!(!key.verify(b"payloaD", &tag));
+        assert!(!key.verify(b"payload", &tag[..31]));
+        let other = Key::derive(b"another-secret-another-secret-xx", "session");
+        assert!(!other.verify(b"payload", &tag));
+    }
+
+    #[test]
+    fn constant_time_eq() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+}

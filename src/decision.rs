@@ -1,0 +1,179 @@
+//! The whole vocabulary between the core and the proxy shell: what to do with a
+//! request, and what to log. The shell applies a [`Decision`] verbatim and makes
+//! no choices of its own.
+
+use crate::login_flow::LoginFlow;
+
+/// What the core decided, plus the log lines that explain it.
+#[derive(Debug)]
+pub struct Decision {
+    pub action: Action,
+    pub log: Vec<LogLine>,
+}
+
+impl Decision {
+    pub fn new(action: Action) -> Self {
+        Self {
+            action,
+            log: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_log(mut self, level: Level, message: impl Into<String>) -> Self {
+        self.log.push(LogLine {
+            level,
+            message: message.into(),
+        });
+        self
+    }
+}
+
+/// What happens to the request.
+#[derive(Debug)]
+pub enum Action {
+    /// Let it through to the upstream after editing its headers.
+    Forward(Forward),
+    /// Answer it from the filter.
+    Respond(Response),
+    /// Pause it, call the provider, and hand the reply to
+    /// [`crate::flow::on_call_reply`] with `pending`.
+    Call {
+        call: OutboundCall,
+        pending: Pending,
+    },
+}
+
+/// Header edits on a request that goes upstream.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// Header names to remove (client-sent identity headers).
+    pub remove: Vec<String>,
+    /// Headers to set, replacing any value the client sent.
+    pub set: Vec<(String, String)>,
+    /// The new `cookie` header without the filter's own cookies; `Some("")`
+    /// means remove the header.
+    pub cookie: Option<String>,
+    /// Headers to add to the upstream's response (a renewed session cookie).
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// A response produced by the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn html(self, body: String) -> Self {
+        let mut response = self
+            .header("content-type", "text/html; charset=utf-8")
+            .header("cache-control", "no-store");
+        response.body = body.into_bytes();
+        response
+    }
+
+    /// Tinyauth's JSON shape: `{"status": N, "message": "..."}`.
+    #[must_use]
+    pub fn json(self, body: &serde_json::Value) -> Self {
+        let mut response = self
+            .header("content-type", "application/json")
+            .header("cache-control", "no-store");
+        response.body = body.to_string().into_bytes();
+        response
+    }
+
+    pub fn redirect(location: impl Into<String>) -> Self {
+        Self::new(302)
+            .header("location", location)
+            .header("cache-control", "no-store")
+    }
+
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP call to make through an Envoy cluster (`dispatch_http_call`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundCall {
+    pub cluster: String,
+    /// Includes the pseudo-headers `:method`, `:path` and `:authority`.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+}
+
+impl OutboundCall {
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The reply to an [`OutboundCall`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallReply {
+    /// `None` when no response arrived (timeout, reset, connection refused
+    /// before headers).
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+}
+
+/// A login paused while the provider is called, with what the next step needs.
+#[derive(Debug)]
+pub enum Pending {
+    /// Waiting for the token endpoint.
+    Token { flow: LoginFlow, browser: bool },
+    /// Waiting for the userinfo endpoint.
+    UserInfo {
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+    },
+}
+
+/// What the token endpoint returned that the filter keeps using.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: crate::secret::Secret,
+    pub id_token: Option<crate::secret::Secret>,
+}
+
+/// A log line for the proxy's log. Never contains tokens, cookies, codes or
+/// secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: Level,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}

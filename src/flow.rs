@@ -1,0 +1,237 @@
+//! The filter's entry points: every request and every provider reply goes
+//! through [`on_request`] or [`on_call_reply`], pure functions of the
+//! configuration, the request, the time and randomness that return a
+//! [`Decision`].
+
+use std::borrow::Cow;
+
+use crate::access::{self, Denial};
+use crate::auth_host;
+use crate::config::{App, Config};
+use crate::cookie;
+use crate::crypto::Entropy;
+use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::identity::Identity;
+use crate::login;
+use crate::pages;
+use crate::request::RequestView;
+use crate::respond::{self, host_in_scope, json_status, login_url};
+use crate::session::Session;
+use crate::url::encode_pairs;
+
+/// Decides what to do with a request.
+pub fn on_request(
+    config: &Config,
+    req: &RequestView<'_>,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let host = req.host();
+    if host == config.app_url.host() {
+        return auth_host::handle(config, req, now, rng);
+    }
+    protect(config, req, &host, now, rng)
+}
+
+/// Continues a request that was paused for a provider call.
+pub fn on_call_reply(config: &Config, pending: Pending, reply: &CallReply, now: u64) -> Decision {
+    login::on_call_reply(config, pending, reply, now)
+}
+
+/// The valid session the request carries, if any. The email whitelist is checked
+/// again, so removing someone from it ends their sessions.
+pub fn current_session(config: &Config, req: &RequestView<'_>, now: u64) -> Option<Session> {
+    cookie::values(&req.cookies, &config.cookies.session_name)
+        .filter_map(|value| {
+            Session::open_at(
+                value,
+                &config.keys.session,
+                now,
+                config.session_max_lifetime,
+            )
+            .ok()
+        })
+        .find(|session| {
+            config
+                .provider(&session.identity.provider)
+                .is_some_and(|provider| {
+                    login::whitelisted(config, provider, &session.identity).is_ok()
+                })
+        })
+}
+
+fn protect(
+    config: &Config,
+    req: &RequestView<'_>,
+    host: &str,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let app = access::find_app(config, host);
+    let Some(session) = current_session(config, req, now) else {
+        return unauthenticated(config, req, host, now, rng);
+    };
+    if let Err(denial) = access::authorize(app, &session.identity) {
+        return forbidden(config, req, host, app, &session.identity, denial);
+    }
+
+    let mut forward = Forward {
+        remove: req
+            .spoofed_identity
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
+        set: identity_headers(&session.identity),
+        cookie: Some(strip_own_cookies(config, &req.cookies)),
+        response_headers: Vec::new(),
+    };
+    if let (Some(renewed), Some(key)) = (
+        session.renewed_at(now, config.session_expiry, config.session_max_lifetime),
+        config.keys.session.first(),
+    ) {
+        let max_age = renewed.expires_at.saturating_sub(now);
+        forward.response_headers.push((
+            "set-cookie".into(),
+            respond::session_cookie(config, &renewed.seal(key), max_age),
+        ));
+    }
+    Decision::new(Action::Forward(forward))
+}
+
+/// No valid session: send browsers to log in, tell API clients where to.
+fn unauthenticated(
+    config: &Config,
+    req: &RequestView<'_>,
+    host: &str,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let browser = req.is_browser();
+    if !host_in_scope(config, host) {
+        // The session cookie is never sent to this host, so a login could not help.
+        let response = respond::error(
+            config,
+            browser,
+            403,
+            "Not protected by this sign-in",
+            "This address is not under the domain this sign-in service protects.",
+            &login_url(config, ""),
+        );
+        return respond::respond(
+            response,
+            Level::Warn,
+            format!(
+                "refused request for host `{}` outside cookie domain `{}`",
+                printable_host(host),
+                config.cookie_scope
+            ),
+        );
+    }
+    let original = format!(
+        "{}://{}{}",
+        config.app_url.scheme().as_str(),
+        req.authority.to_ascii_lowercase(),
+        req.path
+    );
+    let return_to = respond::safe_return_url(config, &original).unwrap_or_default();
+    if browser {
+        if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
+            return login::start(config, provider, return_to, true, now, rng);
+        }
+        return Decision::new(Action::Respond(Response::redirect(login_url(
+            config, &return_to,
+        ))));
+    }
+    Decision::new(Action::Respond(
+        json_status(401, "Unauthorized")
+            .header("x-tinyauth-location", login_url(config, &return_to)),
+    ))
+}
+
+fn forbidden(
+    config: &Config,
+    req: &RequestView<'_>,
+    host: &str,
+    app: Option<&App>,
+    identity: &Identity,
+    denial: Denial,
+) -> Decision {
+    let resource = app.map_or_else(
+        || host.split('.').next().unwrap_or(host).to_owned(),
+        |app| app.name.clone(),
+    );
+    let username = identity.email.as_deref().unwrap_or(&identity.username);
+    let response = if req.is_browser() {
+        Response::new(403).html(pages::unauthorized(
+            &config.title,
+            &resource,
+            username,
+            denial.public_reason(),
+            &login_url(config, ""),
+        ))
+    } else {
+        let location = format!(
+            "{}/unauthorized?{}",
+            config.app_url.origin(),
+            encode_pairs([
+                (
+                    "groupErr",
+                    if denial.is_group_error() {
+                        "true"
+                    } else {
+                        "false"
+                    }
+                ),
+                ("resource", resource.as_str()),
+                ("username", username),
+            ])
+        );
+        json_status(403, "Forbidden").header("x-tinyauth-location", location)
+    };
+    respond::respond(
+        response,
+        Level::Info,
+        format!("denied user={} app={resource}: {denial}", identity.username),
+    )
+}
+
+/// `Remote-*` headers for the upstream. Values are stripped of control
+/// characters (a claim can never inject a header line).
+fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(5);
+    let mut push = |name: &str, value: &str| {
+        if !value.is_empty() {
+            headers.push((name.to_owned(), header_safe(value).into_owned()));
+        }
+    };
+    push("remote-user", &identity.username);
+    push(
+        "remote-email",
+        identity.email.as_deref().unwrap_or_default(),
+    );
+    push("remote-name", &identity.name);
+    push("remote-groups", &identity.groups.join(","));
+    push("remote-sub", &identity.sub);
+    headers
+}
+
+fn header_safe(value: &str) -> Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        Cow::Owned(value.chars().filter(|c| !c.is_control()).collect())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// The `cookie` header without the filter's cookies; apps never see the session,
+/// so a compromised app cannot replay it against another.
+fn strip_own_cookies(config: &Config, header: &str) -> String {
+    cookie::without(header, |name| {
+        name == config.cookies.session_name || name.starts_with(&config.cookies.flow_prefix)
+    })
+    .unwrap_or_default()
+}
+
+fn printable_host(host: &str) -> String {
+    crate::oidc::printable(host, 100)
+}

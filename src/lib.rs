@@ -1,0 +1,48 @@
+//! tinyauth-wasm: Tinyauth's OIDC login and per-app access control as a
+//! proxy-wasm HTTP filter for Envoy (plain Envoy, func-e or an Istio
+//! `WasmPlugin`).
+//!
+//! # Design
+//!
+//! **Pure core, thin shell.** Every decision is made by [`flow::on_request`] and
+//! [`flow::on_call_reply`]: pure functions of the compiled [`config::Config`],
+//! a [`request::RequestView`], the time and an injected [`crypto::Entropy`]
+//! that return a [`decision::Decision`] — forward with header edits, answer
+//! locally, or call the provider and resume with its reply. Only `shell/`
+//! talks to the proxy; it is compiled for `wasm32` alone and `proxy-wasm` is a
+//! wasm-only dependency, so the compiler keeps the core free of host calls and
+//! the core is tested natively with `cargo test`.
+//!
+//! **Stateless and fail-closed.** Sessions and in-progress logins live in
+//! cookies signed with keys derived from the configured secret, so any worker
+//! VM of any Envoy can serve any request. Invalid configuration stops the
+//! filter from loading; provider failures become error pages; nothing is
+//! forwarded without a valid session unless a rule explicitly allows it.
+//!
+//! **Cheap steady state.** An authenticated request costs one HMAC check and a
+//! small binary read: no outbound call and no public-key cryptography.
+
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod auth_host;
+pub mod config;
+pub mod cookie;
+pub mod crypto;
+pub mod decision;
+pub mod filter;
+pub mod flow;
+pub mod identity;
+pub mod login;
+pub mod login_flow;
+pub mod oidc;
+pub mod pages;
+pub mod request;
+pub mod respond;
+pub mod sealed;
+pub mod secret;
+pub mod session;
+pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

@@ -1,0 +1,388 @@
+//! The OAuth 2.0 / OpenID Connect messages the filter exchanges with a provider:
+//! the authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636, and an OIDC
+//! `nonce`), the token request and response (§4.1.3, §5.1, §5.2), and the
+//! userinfo request (OIDC Core §5.3). Pure request building and response parsing.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::config::{Endpoint, Provider, TokenAuthMethod};
+use crate::decision::{CallReply, OutboundCall, Tokens};
+use crate::login_flow::LoginFlow;
+use crate::secret::Secret;
+use crate::url::{encode_component, encode_pairs, with_query};
+
+/// The URL that sends the browser to the provider.
+pub fn authorize_url(provider: &Provider, flow: &LoginFlow) -> String {
+    let challenge = flow.code_challenge();
+    let query = encode_pairs([
+        ("response_type", "code"),
+        ("client_id", provider.client_id.as_str()),
+        ("redirect_uri", provider.redirect_uri.as_str()),
+        ("scope", provider.scopes.as_str()),
+        ("state", flow.state.as_str()),
+        ("nonce", flow.nonce.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    with_query(&provider.authorize_url.to_string(), &query)
+}
+
+/// The authorization-code exchange.
+///
+/// With `client_secret_basic` the credentials go only in the `Authorization`
+/// header, form-encoded first as RFC 6749 §2.3.1 requires; sending them one way
+/// only works with every Pocket ID version (issue #1315).
+pub fn token_request(provider: &Provider, code: &str, flow: &LoginFlow) -> OutboundCall {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", provider.redirect_uri.as_str()),
+        ("code_verifier", flow.verifier.as_str()),
+    ];
+    let mut headers = base_headers("POST", &provider.token);
+    headers.push((
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    ));
+    match (provider.auth_method, &provider.client_secret) {
+        (TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
+            let credentials = format!(
+                "{}:{}",
+                encode_component(&provider.client_id),
+                encode_component(secret.expose())
+            );
+            headers.push((
+                "authorization".into(),
+                format!("Basic {}", STANDARD.encode(credentials)),
+            ));
+        }
+        (TokenAuthMethod::ClientSecretPost, Some(secret)) => {
+            form.push(("client_id", provider.client_id.as_str()));
+            form.push(("client_secret", secret.expose()));
+        }
+        _ => form.push(("client_id", provider.client_id.as_str())),
+    }
+    OutboundCall {
+        cluster: provider.token.cluster.clone(),
+        headers,
+        body: Some(encode_pairs(form).into_bytes()),
+        timeout_ms: provider.timeout_ms,
+    }
+}
+
+/// The userinfo request, authenticated with the access token.
+pub fn userinfo_request(provider: &Provider, access_token: &Secret) -> OutboundCall {
+    let mut headers = base_headers("GET", &provider.userinfo);
+    headers.push((
+        "authorization".into(),
+        format!("Bearer {}", access_token.expose()),
+    ));
+    OutboundCall {
+        cluster: provider.userinfo.cluster.clone(),
+        headers,
+        body: None,
+        timeout_ms: provider.timeout_ms,
+    }
+}
+
+fn base_headers(method: &str, endpoint: &Endpoint) -> Vec<(String, String)> {
+    vec![
+        (":method".into(), method.into()),
+        (":path".into(), endpoint.url.path_and_query().into()),
+        (":authority".into(), endpoint.authority.clone()),
+        ("accept".into(), "application/json".into()),
+        ("user-agent".into(), "tinyauth-wasm".into()),
+    ]
+}
+
+/// Why a provider call failed. `Display` is for operators' logs and never
+/// includes tokens or bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderFailure {
+    /// No response: timeout, reset, or nothing listening.
+    Unreachable,
+    /// An HTTP error status, with the RFC 6749 `error` code when one was given.
+    Status { status: u16, error: Option<String> },
+    /// A 2xx answer that is not the JSON we need.
+    Junk(&'static str),
+    /// A token type other than Bearer.
+    UnsupportedTokenType(String),
+}
+
+impl fmt::Display for ProviderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable => f.write_str("no response (unreachable or timed out)"),
+            Self::Status {
+                status,
+                error: Some(error),
+            } => write!(f, "HTTP {status} with error `{error}`"),
+            Self::Status {
+                status,
+                error: None,
+            } => write!(f, "HTTP {status}"),
+            Self::Junk(what) => write!(f, "unusable answer: {what}"),
+            Self::UnsupportedTokenType(kind) => {
+                write!(f, "token_type `{kind}` is not Bearer")
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    id_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: Option<String>,
+}
+
+/// Checks the status and returns the body of a successful reply.
+pub fn successful_body(reply: &CallReply) -> Result<&[u8], ProviderFailure> {
+    match reply.status {
+        None => Err(ProviderFailure::Unreachable),
+        Some(status) if (200..300).contains(&status) => Ok(&reply.body),
+        Some(status) => Err(ProviderFailure::Status {
+            status,
+            error: serde_json::from_slice::<ErrorResponse>(&reply.body)
+                .ok()
+                .and_then(|e| e.error)
+                .map(|e| printable(&e, 64)),
+        }),
+    }
+}
+
+/// Parses a token response (RFC 6749 §5.1). `token_type` is compared without
+/// regard to case: Pocket ID sends `bearer`, others `Bearer`.
+pub fn parse_token_response(reply: &CallReply) -> Result<Tokens, ProviderFailure> {
+    let body = successful_body(reply)?;
+    let parsed: TokenResponse = serde_json::from_slice(body)
+        .map_err(|_| ProviderFailure::Junk("token response is not a JSON object"))?;
+    let access_token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or(ProviderFailure::Junk("token response has no access_token"))?;
+    match parsed.token_type.as_deref() {
+        Some(kind) if kind.eq_ignore_ascii_case("bearer") => {}
+        Some(kind) => return Err(ProviderFailure::UnsupportedTokenType(printable(kind, 32))),
+        None => return Err(ProviderFailure::Junk("token response has no token_type")),
+    }
+    Ok(Tokens {
+        access_token: Secret::new(access_token),
+        id_token: parsed.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+    })
+}
+
+/// Keeps provider-supplied text safe for a log line: printable ASCII only, bounded.
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(max)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::crypto::{Entropy, EntropyUnavailable};
+    use crate::url::{decode_component, raw_pairs};
+
+    struct Fixed;
+    impl Entropy for Fixed {
+        fn fill(&mut self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
+            buf.fill(7);
+            Ok(())
+        }
+    }
+
+    fn config(method: &str, secret: &str) -> Config {
+        let json = serde_json::json!({
+            "appUrl": "https://tinyauth.example.com",
+            "secret": "0123456789abcdef0123456789abcdef",
+            "oauth": {"providers": {"generic": {
+                "clientId": "my client",
+                "clientSecret": secret,
+                "tokenAuthMethod": method,
+                "authUrl": "https://id.example.com/authorize?prompt=login",
+                "tokenUrl": "https://id.example.com/api/oidc/token",
+                "userInfoUrl": "https://id.example.com/api/oidc/userinfo",
+                "cluster": "pocket_id"
+            }}}
+        });
+        Config::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    fn form(body: &[u8]) -> Vec<(String, String)> {
+        raw_pairs(std::str::from_utf8(body).unwrap())
+            .map(|(k, v)| {
+                (
+                    decode_component(k).unwrap().into_owned(),
+                    decode_component(v).unwrap().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn flow() -> LoginFlow {
+        LoginFlow::start("generic", String::new(), 600, &mut Fixed).unwrap()
+    }
+
+    #[test]
+    fn authorize_url_carries_everything_pocket_id_needs() {
+        let config = config("client_secret_basic", "s3cret");
+        let flow = flow();
+        let url = authorize_url(&config.providers[0], &flow);
+        let (base, query) = url.split_once("?prompt=login&").unwrap();
+        assert_eq!(base, "https://id.example.com/authorize");
+        let params = form(query.as_bytes());
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("response_type"), Some("code"));
+        assert_eq!(get("client_id"), Some("my client"));
+        assert_eq!(
+            get("redirect_uri"),
+            Some("https://tinyauth.example.com/api/oauth/callback/generic")
+        );
+        assert_eq!(get("scope"), Some("openid email profile groups"));
+        assert_eq!(get("state"), Some(flow.state.as_str()));
+        assert_eq!(get("nonce"), Some(flow.nonce.as_str()));
+        assert_eq!(get("code_challenge"), Some(flow.code_challenge().as_str()));
+        assert_eq!(get("code_challenge_method"), Some("S256"));
+    }
+
+    #[test]
+    fn token_request_with_basic_auth() {
+        let config = config("client_secret_basic", "se:cr+t");
+        let call = token_request(&config.providers[0], "the-code", &flow());
+        assert_eq!(call.cluster, "pocket_id");
+        assert_eq!(call.header_value(":method"), Some("POST"));
+        assert_eq!(call.header_value(":path"), Some("/api/oidc/token"));
+        assert_eq!(call.header_value(":authority"), Some("id.example.com"));
+        let basic = call.header_value("authorization").unwrap();
+        let decoded = STANDARD
+            .decode(basic.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(decoded, b"my%20client:se%3Acr%2Bt");
+        let params = form(call.body.as_deref().unwrap());
+        assert!(params.contains(&("grant_type".into(), "authorization_code".into())));
+        assert!(params.contains(&("code".into(), "the-code".into())));
+        assert!(params
+            .iter()
+            .any(|(k, v)| k == "code_verifier" && v.len() == 43));
+        assert!(!params
+            .iter()
+            .any(|(k, _)| k == "client_id" || k == "client_secret"));
+    }
+
+    #[test]
+    fn token_request_with_post_and_public_client() {
+        let post = config("client_secret_post", "s3cret");
+        let call = token_request(&post.providers[0], "c", &flow());
+        assert_eq!(call.header_value("authorization"), None);
+        let params = form(call.body.as_deref().unwrap());
+        assert!(params.contains(&("client_id".into(), "my client".into())));
+        assert!(params.contains(&("client_secret".into(), "s3cret".into())));
+
+        let public = config("none", "");
+        let call = token_request(&public.providers[0], "c", &flow());
+        assert_eq!(call.header_value("authorization"), None);
+        let params = form(call.body.as_deref().unwrap());
+        assert!(params.contains(&("client_id".into(), "my client".into())));
+        assert!(!params.iter().any(|(k, _)| k == "client_secret"));
+    }
+
+    fn reply(status: Option<u16>, body: &str) -> CallReply {
+        CallReply {
+            status,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn token_responses() {
+        let ok = parse_token_response(&reply(
+            Some(200),
+            r#"{"access_token":"at","token_type":"bearer","id_token":"a.b.c","expires_in":3599}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.access_token.expose(), "at");
+        assert_eq!(ok.id_token.unwrap().expose(), "a.b.c");
+        assert!(parse_token_response(&reply(
+            Some(200),
+            r#"{"access_token":"at","token_type":"Bearer"}"#
+        ))
+        .is_ok());
+
+        let failures = [
+            (reply(None, ""), ProviderFailure::Unreachable),
+            (
+                reply(
+                    Some(400),
+                    r#"{"error":"invalid_grant","error_description":"x"}"#,
+                ),
+                ProviderFailure::Status {
+                    status: 400,
+                    error: Some("invalid_grant".into()),
+                },
+            ),
+            (
+                reply(Some(500), "<html>"),
+                ProviderFailure::Status {
+                    status: 500,
+                    error: None,
+                },
+            ),
+            (
+                reply(Some(200), "<html>oops</html>"),
+                ProviderFailure::Junk("token response is not a JSON object"),
+            ),
+            (
+                reply(Some(200), r#"{"foo":1}"#),
+                ProviderFailure::Junk("token response has no access_token"),
+            ),
+            (
+                reply(Some(200), r#"{"access_token":"at"}"#),
+                ProviderFailure::Junk("token response has no token_type"),
+            ),
+            (
+                reply(Some(200), r#"{"access_token":"at","token_type":"DPoP"}"#),
+                ProviderFailure::UnsupportedTokenType("DPoP".into()),
+            ),
+            (
+                reply(Some(200), r#"{"access_token":5,"token_type":"bearer"}"#),
+                ProviderFailure::Junk("token response is not a JSON object"),
+            ),
+        ];
+        for (reply, want) in failures {
+            assert_eq!(parse_token_response(&reply).unwrap_err(), want);
+        }
+    }
+
+    #[test]
+    fn failure_text_is_log_safe() {
+        let failure = successful_body(&reply(
+            Some(400),
+            "{\"error\":\"bad\\nline\\u0000 \u{1F600}\"}",
+        ))
+        .unwrap_err();
+        assert_eq!(failure.to_string(), "HTTP 400 with error `badline `");
+    }
+
+    #[test]
+    fn userinfo_request_uses_bearer() {
+        let config = config("client_secret_basic", "s");
+        let call = userinfo_request(&config.providers[0], &Secret::new("at"));
+        assert_eq!(call.header_value(":method"), Some("GET"));
+        assert_eq!(call.header_value(":path"), Some("/api/oidc/userinfo"));
+        assert_eq!(call.header_value("authorization"), Some("Bearer at"));
+        assert_eq!(call.body, None);
+    }
+}

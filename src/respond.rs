@@ -1,0 +1,217 @@
+//! Responses shared by several routes: cookies, the login location, refusals
+//! and error pages — each in a browser form (page or redirect) and an API form
+//! (Tinyauth's JSON with `x-tinyauth-location`).
+
+use serde_json::json;
+
+use crate::config::{Config, FLOW_TTL_SECONDS};
+use crate::cookie::{SameSite, SetCookie};
+use crate::decision::{Action, Decision, Level, Response};
+use crate::login_flow::LoginFlow;
+use crate::pages;
+use crate::url::{encode_pairs, with_query, HttpUrl, Scheme};
+
+/// Path prefix (and cookie path) of the provider callbacks.
+pub const CALLBACK_PREFIX: &str = "/api/oauth/callback/";
+
+/// `<appUrl>/login`, carrying the URL to come back to.
+pub fn login_url(config: &Config, return_to: &str) -> String {
+    let base = format!("{}/login", config.app_url.origin());
+    if return_to.is_empty() {
+        base
+    } else {
+        with_query(&base, &encode_pairs([("redirect_uri", return_to)]))
+    }
+}
+
+/// The URL a user may be sent back to after login, or `None`.
+///
+/// Only URLs the session cookie covers are allowed: the auth host itself or (with
+/// subdomains enabled) a host under the cookie domain, on `appUrl`'s port, with
+/// `appUrl`'s scheme (or https when `appUrl` is plain http). Everything else —
+/// other domains, IP hosts, user info, odd characters — is refused, so the
+/// filter is never an open redirect.
+pub fn safe_return_url(config: &Config, candidate: &str) -> Option<String> {
+    let url = HttpUrl::parse(candidate).ok()?;
+    let app = &config.app_url;
+    let scheme_ok = url.scheme() == app.scheme() || url.scheme() == Scheme::Https;
+    let host_ok = !url.host_is_ip() && host_in_scope(config, url.host());
+    (scheme_ok && host_ok && url.effective_port() == app.effective_port()).then(|| url.to_string())
+}
+
+/// Whether the browser sends the session cookie to `host` (lower-case, no port).
+pub fn host_in_scope(config: &Config, host: &str) -> bool {
+    if host == config.app_url.host() {
+        return true;
+    }
+    config.cookies.domain.as_deref().is_some_and(|domain| {
+        host == domain
+            || host
+                .strip_suffix(domain)
+                .is_some_and(|prefix| prefix.ends_with('.'))
+    })
+}
+
+pub fn session_cookie(config: &Config, value: &str, max_age: u64) -> String {
+    SetCookie {
+        name: &config.cookies.session_name,
+        value,
+        domain: config.cookies.domain.as_deref(),
+        path: "/",
+        max_age,
+        secure: config.cookies.secure,
+        same_site: SameSite::Lax,
+    }
+    .render()
+}
+
+pub fn clear_session_cookie(config: &Config) -> String {
+    session_cookie(config, "", 0)
+}
+
+/// The per-flow cookie. `SameSite=Lax` still reaches the callback, which is a
+/// top-level GET navigation from the provider.
+pub fn flow_cookie(config: &Config, flow_id: &str, value: &str, max_age: u64) -> String {
+    let name = format!("{}{flow_id}", config.cookies.flow_prefix);
+    SetCookie {
+        name: &name,
+        value,
+        domain: config.cookies.domain.as_deref(),
+        path: CALLBACK_PREFIX,
+        max_age,
+        secure: config.cookies.secure,
+        same_site: SameSite::Lax,
+    }
+    .render()
+}
+
+pub fn set_flow_cookie(config: &Config, flow: &LoginFlow) -> String {
+    let key = config.keys.flow.first();
+    let value = key.map(|key| flow.seal(key)).unwrap_or_default();
+    flow_cookie(config, flow.id(), &value, FLOW_TTL_SECONDS)
+}
+
+pub fn clear_flow_cookie(config: &Config, flow_id: &str) -> String {
+    flow_cookie(config, flow_id, "", 0)
+}
+
+/// Tinyauth's JSON body.
+pub fn json_status(status: u16, message: &str) -> Response {
+    Response::new(status).json(&json!({"status": status, "message": message}))
+}
+
+/// An error the user can retry: a page for browsers, JSON for API clients.
+pub fn error(
+    config: &Config,
+    browser: bool,
+    status: u16,
+    heading: &str,
+    message: &str,
+    retry_url: &str,
+) -> Response {
+    if browser {
+        Response::new(status).html(pages::error(&config.title, heading, message, retry_url))
+    } else {
+        json_status(status, message).header("x-tinyauth-location", retry_url)
+    }
+}
+
+/// A decision that answers with `response` and logs `message`.
+pub fn respond(response: Response, level: Level, message: impl Into<String>) -> Decision {
+    Decision::new(Action::Respond(response)).with_log(level, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(app_url: &str, subdomains: bool) -> Config {
+        let json = serde_json::json!({
+            "appUrl": app_url,
+            "secret": "0123456789abcdef0123456789abcdef",
+            "auth": {"subdomainsEnabled": subdomains},
+            "oauth": {"providers": {"generic": {
+                "clientId": "c", "clientSecret": "s",
+                "authUrl": "https://id.example.com/authorize",
+                "tokenUrl": "https://id.example.com/token",
+                "userInfoUrl": "https://id.example.com/userinfo"
+            }}}
+        });
+        Config::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn open_redirect_in_return_to() {
+        let c = config("https://auth.example.com", true);
+        let allowed = [
+            "https://auth.example.com/",
+            "https://app.example.com/x?y=1",
+            "https://APP.example.com/x",
+            "https://deep.app.example.com/",
+            "https://example.com/",
+            "https://app.example.com:443/",
+        ];
+        for url in allowed {
+            assert!(safe_return_url(&c, url).is_some(), "{url}");
+        }
+        let refused = [
+            "https://evil.com/",
+            "https://example.com.evil.com/",
+            "https://evilexample.com/",
+            "https://app.example.com@evil.com/",
+            "https://evil.com\\@app.example.com/",
+            "http://app.example.com/",
+            "https://app.example.com:8443/",
+            "//evil.com/",
+            "/relative",
+            "javascript:alert(1)",
+            "https://127.0.0.1/",
+            "https://[::1]/",
+            "https://app.example.com/\r\nx",
+            "",
+        ];
+        for url in refused {
+            assert!(safe_return_url(&c, url).is_none(), "{url}");
+        }
+    }
+
+    #[test]
+    fn host_only_scope_without_subdomains() {
+        let c = config("https://auth.example.com", false);
+        assert!(safe_return_url(&c, "https://auth.example.com/x").is_some());
+        assert!(safe_return_url(&c, "https://app.example.com/").is_none());
+        assert!(!host_in_scope(&c, "app.example.com"));
+    }
+
+    #[test]
+    fn http_app_url_allows_both_schemes() {
+        let c = config("http://auth.example.test:8080", true);
+        assert!(safe_return_url(&c, "http://app.example.test:8080/").is_some());
+        assert!(safe_return_url(&c, "http://app.example.test/").is_none());
+    }
+
+    #[test]
+    fn cookies_carry_the_right_attributes() {
+        let c = config("https://auth.example.com", true);
+        let set = session_cookie(&c, "v", 60);
+        assert!(set.contains("Domain=example.com"));
+        assert!(set.contains("Secure"));
+        assert!(set.contains("HttpOnly"));
+        assert!(set.contains("SameSite=Lax"));
+        assert!(set.contains("Max-Age=60"));
+        assert!(clear_session_cookie(&c).contains("Max-Age=0"));
+        let flow = flow_cookie(&c, "abc", "v", 600);
+        assert!(flow.starts_with(&format!("{}abc=v;", c.cookies.flow_prefix)));
+        assert!(flow.contains("Path=/api/oauth/callback/"));
+    }
+
+    #[test]
+    fn login_url_encodes_the_return_url() {
+        let c = config("https://auth.example.com", true);
+        assert_eq!(login_url(&c, ""), "https://auth.example.com/login");
+        assert_eq!(
+            login_url(&c, "https://app.example.com/a?b=c"),
+            "https://auth.example.com/login?redirect_uri=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3Dc"
+        );
+    }
+}

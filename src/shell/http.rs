@@ -1,0 +1,194 @@
+//! The HTTP context: one per request. Reads the request, calls the core, and
+//! applies the decision; when the core asks for a provider call it dispatches
+//! it, keeps the paused login, and feeds the reply back to the core.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
+
+use crate::config::Config;
+use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::flow;
+use crate::request::RequestView;
+
+use super::{log, now_seconds, write_log, HostEntropy};
+
+pub(super) struct FilterHttp {
+    config: Option<Rc<Config>>,
+    /// The login waiting for a provider reply, with the call's token.
+    pending: Option<(u32, Pending)>,
+    /// Headers to add to the upstream response (a renewed session cookie).
+    response_headers: Vec<(String, String)>,
+}
+
+impl FilterHttp {
+    pub(super) fn new(config: Option<Rc<Config>>) -> Self {
+        Self {
+            config,
+            pending: None,
+            response_headers: Vec::new(),
+        }
+    }
+
+    /// Applies a decision; returns what the request should do next.
+    fn apply(&mut self, config: &Config, decision: Decision) -> HostAction {
+        write_log(&decision.log);
+        match decision.action {
+            Action::Forward(forward) => {
+                apply_forward(&forward);
+                self.response_headers = forward.response_headers;
+                HostAction::Continue
+            }
+            Action::Respond(response) => {
+                send(&response);
+                HostAction::Pause
+            }
+            Action::Call { call, pending } => {
+                let headers: Vec<(&str, &str)> = call
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                match hostcalls::dispatch_http_call(
+                    &call.cluster,
+                    headers,
+                    call.body.as_deref(),
+                    Vec::new(),
+                    Duration::from_millis(call.timeout_ms),
+                ) {
+                    Ok(token) => {
+                        self.pending = Some((token, pending));
+                        HostAction::Pause
+                    }
+                    Err(status) => {
+                        log(
+                            Level::Error,
+                            &format!(
+                                "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
+                                call.cluster
+                            ),
+                        );
+                        let decision = flow::on_call_reply(
+                            config,
+                            pending,
+                            &CallReply::default(),
+                            now_seconds(),
+                        );
+                        self.apply(config, decision)
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Context for FilterHttp {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (Some(config), Some((expected, pending))) = (self.config.clone(), self.pending.take())
+        else {
+            return;
+        };
+        if expected != token_id {
+            log(
+                Level::Error,
+                "reply for an unknown provider call; failing the request",
+            );
+            send(&crate::respond::json_status(500, "Internal Server Error"));
+            return;
+        }
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<u16>().ok())
+        };
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let decision =
+            flow::on_call_reply(&config, pending, &CallReply { status, body }, now_seconds());
+        if self.apply(&config, decision) == HostAction::Continue {
+            let _ = hostcalls::resume_http_request();
+        }
+    }
+}
+
+impl HttpContext for FilterHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> HostAction {
+        let Some(config) = self.config.clone() else {
+            // Not configured (cannot normally happen: Envoy rejects a failed
+            // configure). Fail closed.
+            send(&crate::respond::json_status(503, "Service Unavailable"));
+            return HostAction::Pause;
+        };
+        let headers = request_headers();
+        let view = RequestView::from_headers(&headers);
+        let decision = flow::on_request(&config, &view, now_seconds(), &mut HostEntropy);
+        self.apply(&config, decision)
+    }
+
+    fn on_http_response_headers(
+        &mut self,
+        _num_headers: usize,
+        _end_of_stream: bool,
+    ) -> HostAction {
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, &name, &value);
+        }
+        HostAction::Continue
+    }
+}
+
+/// The request headers. The SDK's string variant panics on a non-UTF-8 value,
+/// which any client can send; read bytes and replace invalid sequences instead.
+fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8(value)
+                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
+            (name, value)
+        })
+        .collect()
+}
+
+fn apply_forward(forward: &Forward) {
+    for name in &forward.remove {
+        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    }
+    for (name, value) in &forward.set {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+    match forward.cookie.as_deref() {
+        None => {}
+        Some("") => {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "cookie");
+        }
+        Some(cookie) => {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "cookie", Some(cookie));
+        }
+    }
+}
+
+fn send(response: &Response) {
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let body = (!response.body.is_empty()).then_some(response.body.as_slice());
+    let _ = hostcalls::send_http_response(u32::from(response.status), headers, body);
+}
