@@ -1,7 +1,9 @@
 //! Shared helpers for the native integration tests: a configuration, a fake
 //! browser that keeps cookies, scripted randomness, and canned provider replies.
 
+// Test helpers fail loudly by design; the no-panic rule is for `src/`.
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
