@@ -105,7 +105,8 @@ fn base_headers(method: &str, endpoint: &Endpoint) -> Vec<(String, String)> {
 pub enum ProviderFailure {
     /// No response: timeout, reset, or nothing listening.
     Unreachable,
-    /// An HTTP error status, with the RFC 6749 `error` code when one was given.
+    /// An HTTP error status, with the RFC 6749 `error` code when one was
+    /// given, or what Envoy said when the status is Envoy's own local reply.
     Status { status: u16, error: Option<String> },
     /// A 2xx answer that is not the JSON we need.
     Junk(&'static str),
@@ -120,7 +121,7 @@ impl fmt::Display for ProviderFailure {
             Self::Status {
                 status,
                 error: Some(error),
-            } => write!(f, "HTTP {status} with error `{error}`"),
+            } => write!(f, "HTTP {status} ({error})"),
             Self::Status {
                 status,
                 error: None,
@@ -155,9 +156,33 @@ pub fn successful_body(reply: &CallReply) -> Result<&[u8], ProviderFailure> {
             error: serde_json::from_slice::<ErrorResponse>(&reply.body)
                 .ok()
                 .and_then(|e| e.error)
-                .map(|e| printable(&e, 64)),
+                .map(|e| printable(&e, 64))
+                .or_else(|| envoy_reason(&reply.body).map(str::to_owned)),
         }),
     }
+}
+
+/// Envoy answers a call it could not complete with a local reply whose body
+/// names the reason; recognise the common ones so the log says what happened.
+fn envoy_reason(body: &[u8]) -> Option<&'static str> {
+    const REASONS: [(&[u8], &str); 3] = [
+        (
+            b"upstream connect error",
+            "Envoy could not reach the provider",
+        ),
+        (
+            b"upstream request timeout",
+            "Envoy timed out waiting for the provider",
+        ),
+        (
+            b"no healthy upstream",
+            "the provider's cluster has no healthy endpoint",
+        ),
+    ];
+    REASONS
+        .iter()
+        .find(|(prefix, _)| body.starts_with(prefix))
+        .map(|(_, reason)| *reason)
 }
 
 /// Parses a token response (RFC 6749 §5.1). `token_type` is compared without
@@ -373,7 +398,16 @@ mod tests {
             "{\"error\":\"bad\\nline\\u0000 \u{1F600}\"}",
         ))
         .unwrap_err();
-        assert_eq!(failure.to_string(), "HTTP 400 with error `badline `");
+        assert_eq!(failure.to_string(), "HTTP 400 (badline )");
+        let envoy = successful_body(&reply(
+            Some(503),
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            envoy.to_string(),
+            "HTTP 503 (Envoy could not reach the provider)"
+        );
     }
 
     #[test]

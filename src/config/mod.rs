@@ -150,12 +150,19 @@ impl Config {
         let raw: RawConfig =
             serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
                 let path = err.path().to_string();
+                let inner = err.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return ConfigError::new(
+                        "configuration",
+                        format!("is not valid JSON: {inner}"),
+                    );
+                }
                 let field = if path == "." {
                     "configuration".into()
                 } else {
                     path
                 };
-                ConfigError::new(field, strip_position(&err.into_inner().to_string()))
+                ConfigError::new(field, strip_position(&inner.to_string()))
             })?;
         deserializer
             .end()
@@ -323,13 +330,7 @@ fn compile_keys(secret: Option<&str>, previous: Option<&ListValue>) -> Result<Ke
     check_secret("secret", secret)?;
     let mut secrets = vec![secret.to_owned()];
     if let Some(previous) = previous {
-        for (i, old) in previous
-            .0
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .enumerate()
-        {
+        for (i, old) in previous.entries().into_iter().enumerate() {
             check_secret(&format!("previousSecrets[{i}]"), old)?;
             secrets.push(old.to_owned());
         }
@@ -360,7 +361,7 @@ fn check_secret(field: &str, secret: &str) -> Result<(), ConfigError> {
 }
 
 fn compile_filter(field: &str, raw: Option<&ListValue>, case: Case) -> Result<Filter, ConfigError> {
-    Filter::parse(raw.map_or("", |l| l.0.as_str()), case)
+    Filter::parse(&raw.map(ListValue::filter_text).unwrap_or_default(), case)
         .map_err(|err| ConfigError::new(field, err.to_string()))
 }
 
@@ -424,9 +425,9 @@ fn compile_provider(
     let scopes = raw
         .scopes
         .as_ref()
-        .map_or(DEFAULT_SCOPES, |s| s.0.as_str())
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
+        .map_or_else(|| vec![DEFAULT_SCOPES], ListValue::entries)
+        .iter()
+        .flat_map(|entry| entry.split_whitespace())
         .collect::<Vec<_>>()
         .join(" ");
     if scopes.is_empty() {
@@ -539,7 +540,7 @@ fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> {
     }
     let mut domains = Vec::new();
     if let Some(list) = &raw.config.domain {
-        for entry in list.0.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        for entry in list.entries() {
             domains.push(normalize_domain(entry).ok_or_else(|| {
                 ConfigError::new(
                     field("config.domain"),

@@ -33,6 +33,26 @@ pub(crate) struct RawAuth {
     pub session_max_lifetime: Option<Seconds>,
     pub secure_cookie: Option<Flag>,
     pub subdomains_enabled: Option<Flag>,
+    #[serde(default)]
+    pub acls: RawAcls,
+    pub trusted_proxies: Option<ListValue>,
+    #[serde(default)]
+    pub ip: RawIp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawAcls {
+    /// `allow` (default) or `deny`: what happens when no rule decides.
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawIp {
+    pub allow: Option<ListValue>,
+    pub block: Option<ListValue>,
+    pub bypass: Option<ListValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +92,43 @@ pub(crate) struct RawApp {
     pub config: RawAppConfig,
     #[serde(default)]
     pub oauth: RawAppOAuth,
+    #[serde(default)]
+    pub users: RawUsers,
+    #[serde(default)]
+    pub path: RawPath,
+    #[serde(default)]
+    pub ip: RawIp,
+    #[serde(default)]
+    pub response: RawResponse,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawUsers {
+    pub allow: Option<ListValue>,
+    pub block: Option<ListValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawPath {
+    pub allow: Option<String>,
+    pub block: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawResponse {
+    pub headers: Option<ListValue>,
+    #[serde(default, alias = "basicAuth")]
+    pub basicauth: RawBasicAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawBasicAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,10 +150,37 @@ pub(crate) struct RawUi {
     pub title: Option<String>,
 }
 
-/// A Tinyauth list: one string (comma list or `/regex/`) or a JSON array of
-/// strings, which is joined with commas.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ListValue(pub String);
+/// A Tinyauth list: one string (a comma list, or a `/regex/` for filters) or a
+/// JSON array of strings (whose items may then contain commas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListValue {
+    Text(String),
+    Items(Vec<String>),
+}
+
+impl ListValue {
+    /// The entries: a text is split on commas; array items are kept whole.
+    /// Entries are trimmed and empty ones dropped.
+    pub fn entries(&self) -> Vec<&str> {
+        let raw: Vec<&str> = match self {
+            Self::Text(text) => text.split(',').collect(),
+            Self::Items(items) => items.iter().map(String::as_str).collect(),
+        };
+        raw.into_iter()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+
+    /// The filter text: a single array item is taken as is (it may be a
+    /// regex), several are joined into a comma list.
+    pub fn filter_text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Items(items) => items.join(","),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for ListValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -107,14 +191,14 @@ impl<'de> Deserialize<'de> for ListValue {
                 f.write_str("a string or a list of strings")
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<ListValue, E> {
-                Ok(ListValue(value.to_owned()))
+                Ok(ListValue::Text(value.to_owned()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListValue, A::Error> {
                 let mut items: Vec<String> = Vec::new();
                 while let Some(item) = seq.next_element::<String>()? {
                     items.push(item);
                 }
-                Ok(ListValue(items.join(",")))
+                Ok(ListValue::Items(items))
             }
         }
         deserializer.deserialize_any(ListVisitor)

@@ -193,8 +193,10 @@ fn invalid_configurations_name_the_field() {
 fn non_json_inputs_are_refused() {
     for input in [&b""[..], b"   ", b"{", b"[]", b"null", b"\xff", b"{} x"] {
         let err = Config::from_json(input).unwrap_err();
-        assert!(!err.to_string().is_empty());
+        assert_eq!(err.field, "configuration", "{err}");
     }
+    let err = Config::from_json(br#"{"appUrl": "#).unwrap_err();
+    assert!(err.problem.starts_with("is not valid JSON"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,142 @@
+// A whole test deployment: the Pocket ID stand-in, an echo upstream, and real
+// Envoy loading the built tinyauth_wasm.wasm — all on 127.0.0.1 with ports
+// picked at run time. Hosts (auth/app/id .example.test) resolve to 127.0.0.1 in
+// the test browser.
+
+import { startPocketId } from '../pocket-id/standin.mjs';
+import { Browser, apiClient } from './client.mjs';
+import { buildEnvoyConfig, startEnvoy } from './envoy.mjs';
+import { freePort } from './ports.mjs';
+import { startEchoUpstream } from './upstream.mjs';
+
+export const SECRET = 'e2e-secret-e2e-secret-e2e-secret-0123456789';
+export const CLIENT_ID = 'tinyauth';
+export const CLIENT_SECRET = 'pocket-id-client-secret';
+
+/**
+ * The filter configuration every suite starts from. `app` is the Envoy port.
+ * @param {{port: number, issuer: string}} p
+ */
+export function baseFilterConfig({ port, issuer }) {
+  return {
+    appUrl: `http://auth.example.test:${port}`,
+    secret: SECRET,
+    oauth: {
+      providers: {
+        generic: {
+          name: 'Pocket ID',
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          authUrl: `${issuer}/authorize`,
+          tokenUrl: `${issuer}/api/oidc/token`,
+          userInfoUrl: `${issuer}/api/oidc/userinfo`,
+          scopes: 'openid email profile groups',
+          cluster: 'pocket_id',
+          timeoutMs: 2000,
+        },
+      },
+    },
+    apps: {
+      admin: { oauth: { groups: 'admins' } },
+      whoami: {},
+    },
+  };
+}
+
+/**
+ * Starts the stand-in, the echo upstream and Envoy.
+ *
+ * @param {import('node:test').TestContext | object} t  test (or suite) context, for logs and cleanup
+ * @param {object} [opts]
+ * @param {(config: any, ctx: {port: number, issuer: string}) => any} [opts.customize]  edit the filter config
+ * @param {object} [opts.provider]      extra startPocketId options
+ * @param {object[]} [opts.clients]     override the stand-in's clients
+ * @param {number} [opts.concurrency]   Envoy workers (default 2: sessions must work across VMs)
+ * @param {Record<string,string>} [opts.envVars]
+ * @param {string} [opts.name]
+ */
+export async function startStack(t, opts = {}) {
+  const port = await freePort();
+  const appUrl = `http://auth.example.test:${port}`;
+  const op = await startPocketId({
+    port: 0,
+    issuerHost: 'id.example.test',
+    clients: opts.clients ?? [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`${appUrl}/api/oauth/callback/generic`, `${appUrl}/api/oauth/callback/second`],
+        post_logout_redirect_uris: [`${appUrl}/logout/done`, `${appUrl}/`],
+      },
+    ],
+    ...(opts.provider ?? {}),
+  });
+  const upstream = await startEchoUpstream();
+  const ctx = { port, issuer: op.issuer };
+  let filterConfig = baseFilterConfig(ctx);
+  if (opts.customize) filterConfig = opts.customize(filterConfig, ctx) ?? filterConfig;
+  const config = buildEnvoyConfig({
+    listenPort: port,
+    filterConfig,
+    envVars: opts.envVars,
+    clusters: [
+      { name: 'app', host: '127.0.0.1', port: upstream.port },
+      { name: 'pocket_id', host: '127.0.0.1', port: op.port },
+    ],
+    upstreamCluster: 'app',
+  });
+  let envoy;
+  try {
+    envoy = await startEnvoy({ config, t, name: opts.name ?? 'envoy', concurrency: opts.concurrency ?? 2 });
+  } catch (err) {
+    await op.close();
+    await upstream.close();
+    throw err;
+  }
+  const stack = {
+    port,
+    appUrl,
+    op,
+    upstream,
+    envoy,
+    filterConfig,
+    /** URL on an app host, e.g. url('admin', '/x'). */
+    url: (app, path = '/') => `http://${app}.example.test:${port}${path}`,
+    /** A browser that signs in to the stand-in as `user` (cookie on the provider's host). */
+    browser(user, browserOpts = {}) {
+      const b = new Browser(browserOpts);
+      if (user) b.jar.set('standin_user', user, { url: op.issuer });
+      return b;
+    },
+    api: (o = {}) => apiClient(o),
+    async stop() {
+      await envoy.stop();
+      await op.close();
+      await upstream.close();
+    },
+  };
+  return stack;
+}
+
+/**
+ * Logs `browser` in by opening `url` and following every redirect through the
+ * login page button. Returns the final response.
+ * @param {Browser} browser @param {string} url
+ */
+export async function loginVia(browser, url) {
+  const first = await browser.get(url);
+  if (first.status !== 200 || !first.body.includes('Login with')) return first;
+  const href = /href="([^"]*\/api\/oauth\/start\/[^"]*)"/.exec(first.body)?.[1];
+  if (!href) throw new Error(`no provider button on the login page:\n${first.body}`);
+  return browser.get(href.replaceAll('&amp;', '&'));
+}
+
+/** The session cookie in a jar, if any. */
+export function sessionCookie(browser) {
+  return browser.jar.list().find((c) => c.name.startsWith('tinyauth-session-'));
+}
+
+/** Headers the upstream saw on its last request. */
+export function echoed(response) {
+  return JSON.parse(response.body).headers;
+}
