@@ -5,13 +5,16 @@
 
 use std::borrow::Cow;
 
-use crate::access::{self, Denial};
+use std::net::IpAddr;
+
+use crate::access::{self, Denial, Gate};
 use crate::auth_host;
 use crate::config::{App, Config};
 use crate::cookie;
 use crate::crypto::Entropy;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
 use crate::identity::Identity;
+use crate::ip::client_ip;
 use crate::login;
 use crate::pages;
 use crate::request::RequestView;
@@ -68,34 +71,81 @@ fn protect(
     rng: &mut dyn Entropy,
 ) -> Decision {
     let app = access::find_app(config, host);
+    let client = if config.uses_client_ip {
+        client_ip(req.peer, req.forwarded_for, &config.trusted_proxies)
+    } else {
+        None
+    };
+    match access::gate(config, app, req.path_only(), client) {
+        Gate::Bypass | Gate::Public => {
+            return Decision::new(Action::Forward(forward(config, req, app, None, now)));
+        }
+        Gate::Blocked => {
+            return forbidden(config, req, host, app, None, Denial::IpBlocked, client);
+        }
+        Gate::Login => {}
+    }
     let Some(session) = current_session(config, req, now) else {
         return unauthenticated(config, req, host, now, rng);
     };
-    if let Err(denial) = access::authorize(app, &session.identity) {
-        return forbidden(config, req, host, app, &session.identity, denial);
+    if let Err(denial) = access::authorize(config, app, &session.identity) {
+        return forbidden(
+            config,
+            req,
+            host,
+            app,
+            Some(&session.identity),
+            denial,
+            client,
+        );
     }
+    Decision::new(Action::Forward(forward(
+        config,
+        req,
+        app,
+        Some(&session),
+        now,
+    )))
+}
 
+/// The header edits for a request that goes upstream: client-sent identity
+/// headers removed, the user's identity (if signed in) and the app's configured
+/// headers set, the filter's own cookies dropped, and a renewed session cookie
+/// when the sliding window says so.
+fn forward(
+    config: &Config,
+    req: &RequestView<'_>,
+    app: Option<&App>,
+    session: Option<&Session>,
+    now: u64,
+) -> Forward {
+    let mut set = session.map_or_else(Vec::new, |s| identity_headers(&s.identity));
+    if let Some(app) = app {
+        set.extend(app.headers.iter().cloned());
+        if let Some(basic) = &app.basic_auth {
+            set.push(("authorization".into(), basic.expose().to_owned()));
+        }
+    }
     let mut forward = Forward {
         remove: req
             .spoofed_identity
             .iter()
             .map(|name| (*name).to_owned())
             .collect(),
-        set: identity_headers(&session.identity),
-        cookie: Some(strip_own_cookies(config, &req.cookies)),
+        set,
+        cookie: strip_own_cookies(config, &req.cookies),
         response_headers: Vec::new(),
     };
-    if let (Some(renewed), Some(key)) = (
-        session.renewed_at(now, config.session_expiry, config.session_max_lifetime),
-        config.keys.session.first(),
-    ) {
+    let renewed =
+        session.and_then(|s| s.renewed_at(now, config.session_expiry, config.session_max_lifetime));
+    if let (Some(renewed), Some(key)) = (renewed, config.keys.session.first()) {
         let max_age = renewed.expires_at.saturating_sub(now);
         forward.response_headers.push((
             "set-cookie".into(),
             respond::session_cookie(config, &renewed.seal(key), max_age),
         ));
     }
-    Decision::new(Action::Forward(forward))
+    forward
 }
 
 /// No valid session: send browsers to log in, tell API clients where to.
@@ -153,14 +203,19 @@ fn forbidden(
     req: &RequestView<'_>,
     host: &str,
     app: Option<&App>,
-    identity: &Identity,
+    identity: Option<&Identity>,
     denial: Denial,
+    client: Option<IpAddr>,
 ) -> Decision {
     let resource = app.map_or_else(
         || host.split('.').next().unwrap_or(host).to_owned(),
         |app| app.name.clone(),
     );
-    let username = identity.email.as_deref().unwrap_or(&identity.username);
+    let username = identity.map_or("", |id| id.email.as_deref().unwrap_or(&id.username));
+    let ip = match (denial, client) {
+        (Denial::IpBlocked, Some(ip)) => ip.to_string(),
+        _ => String::new(),
+    };
     let response = if req.is_browser() {
         Response::new(403).html(pages::unauthorized(
             &config.title,
@@ -182,16 +237,18 @@ fn forbidden(
                         "false"
                     }
                 ),
+                ("ip", ip.as_str()),
                 ("resource", resource.as_str()),
                 ("username", username),
             ])
         );
         json_status(403, "Forbidden").header("x-tinyauth-location", location)
     };
+    let who = identity.map_or_else(|| format!("ip={ip}"), |id| format!("user={}", id.username));
     respond::respond(
         response,
         Level::Info,
-        format!("denied user={} app={resource}: {denial}", identity.username),
+        format!("denied {who} app={resource}: {denial}"),
     )
 }
 
@@ -223,13 +280,16 @@ fn header_safe(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// The `cookie` header without the filter's cookies; apps never see the session,
-/// so a compromised app cannot replay it against another.
-fn strip_own_cookies(config: &Config, header: &str) -> String {
-    cookie::without(header, |name| {
+/// The `cookie` header without the filter's cookies, when it carries any (an
+/// empty string means "remove the header"); apps never see the session, so a
+/// compromised app cannot replay it against another.
+fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
+    let own = |name: &str| {
         name == config.cookies.session_name || name.starts_with(&config.cookies.flow_prefix)
-    })
-    .unwrap_or_default()
+    };
+    cookie::pairs(header)
+        .any(|(name, _)| own(name))
+        .then(|| cookie::without(header, own).unwrap_or_default())
 }
 
 fn printable_host(host: &str) -> String {

@@ -26,7 +26,6 @@ impl IpNet {
             .trim_end_matches(']')
             .parse()
             .map_err(|_| format!("`{text}` is not an IP address or CIDR range"))?;
-        let addr = canonical(addr);
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -36,15 +35,26 @@ impl IpNet {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("`{text}` has an invalid prefix length (0-{max})"))?,
         };
-        Ok(Self { addr, prefix })
+        // An IPv4-mapped range (`::ffff:10.0.0.0/104`) is the IPv4 range it maps.
+        match (canonical(addr), addr) {
+            (IpAddr::V4(v4), IpAddr::V6(_)) if prefix >= 96 => Ok(Self {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            }),
+            _ => Ok(Self { addr, prefix }),
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(u128::from(u32::from(net)) << 96, u128::from(u32::from(ip)) << 96, self.prefix)
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
+                u128::from(u32::from(net)) << 96,
+                u128::from(u32::from(ip)) << 96,
+                self.prefix,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(u128::from(net), u128::from(ip), self.prefix)
             }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(u128::from(net), u128::from(ip), self.prefix),
             _ => false,
         }
     }
@@ -114,7 +124,11 @@ pub fn parse_socket_address(text: &str) -> Option<IpAddr> {
 /// trusted proxies, and the first untrusted address is the client. An
 /// unreadable entry on that walk makes the client unknown (`None`), which IP
 /// allow lists treat as "not allowed".
-pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &IpList) -> Option<IpAddr> {
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &IpList,
+) -> Option<IpAddr> {
     let peer = peer?;
     if !trusted.contains(peer) {
         return Some(peer);
@@ -161,16 +175,29 @@ mod tests {
             ("::ffff:10.0.0.0/104", "10.0.0.1", true),
         ];
         for (net, addr, want) in cases {
-            assert_eq!(IpNet::parse(net).unwrap().contains(ip(addr)), want, "{net} ∋ {addr}");
+            assert_eq!(
+                IpNet::parse(net).unwrap().contains(ip(addr)),
+                want,
+                "{net} ∋ {addr}"
+            );
         }
     }
 
     #[test]
     fn bad_entries_are_reported() {
-        for bad in ["10.0.0.0/33", "::/129", "example.com", "10.0.0/8", "1.2.3.4/x", ""] {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "example.com",
+            "10.0.0/8",
+            "1.2.3.4/x",
+            "",
+        ] {
             assert!(IpNet::parse(bad).is_err(), "{bad}");
         }
-        assert!(IpList::parse("10.0.0.1, nope").unwrap_err().contains("nope"));
+        assert!(IpList::parse("10.0.0.1, nope")
+            .unwrap_err()
+            .contains("nope"));
         assert!(IpList::parse(" , ").unwrap().is_empty());
     }
 
@@ -178,7 +205,10 @@ mod tests {
     fn socket_addresses() {
         assert_eq!(parse_socket_address("1.2.3.4:5678"), Some(ip("1.2.3.4")));
         assert_eq!(parse_socket_address("[::1]:80"), Some(ip("::1")));
-        assert_eq!(parse_socket_address("[::ffff:1.2.3.4]:80"), Some(ip("1.2.3.4")));
+        assert_eq!(
+            parse_socket_address("[::ffff:1.2.3.4]:80"),
+            Some(ip("1.2.3.4"))
+        );
         assert_eq!(parse_socket_address("1.2.3.4"), Some(ip("1.2.3.4")));
         assert_eq!(parse_socket_address("2001:db8::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_socket_address("garbage"), None);
@@ -191,14 +221,62 @@ mod tests {
         let peer = Some(ip("10.0.0.5"));
         let outside = Some(ip("203.0.113.9"));
         let cases = [
-            ("no trusted proxies: peer wins", outside, Some("1.1.1.1"), &none, Some("203.0.113.9")),
-            ("untrusted peer cannot spoof", outside, Some("1.1.1.1"), &trusted, Some("203.0.113.9")),
-            ("trusted peer: rightmost untrusted", peer, Some("1.1.1.1, 2.2.2.2"), &trusted, Some("2.2.2.2")),
-            ("skips trusted hops", peer, Some("1.1.1.1, 10.9.9.9, 10.0.0.5"), &trusted, Some("1.1.1.1")),
-            ("all trusted: leftmost", peer, Some("10.1.1.1, 10.2.2.2"), &trusted, Some("10.1.1.1")),
-            ("no header: the proxy itself", peer, None, &trusted, Some("10.0.0.5")),
-            ("garbage hop: unknown", peer, Some("1.1.1.1, nonsense"), &trusted, None),
-            ("ipv6 hop", peer, Some("2001:db8::7"), &trusted, Some("2001:db8::7")),
+            (
+                "no trusted proxies: peer wins",
+                outside,
+                Some("1.1.1.1"),
+                &none,
+                Some("203.0.113.9"),
+            ),
+            (
+                "untrusted peer cannot spoof",
+                outside,
+                Some("1.1.1.1"),
+                &trusted,
+                Some("203.0.113.9"),
+            ),
+            (
+                "trusted peer: rightmost untrusted",
+                peer,
+                Some("1.1.1.1, 2.2.2.2"),
+                &trusted,
+                Some("2.2.2.2"),
+            ),
+            (
+                "skips trusted hops",
+                peer,
+                Some("1.1.1.1, 10.9.9.9, 10.0.0.5"),
+                &trusted,
+                Some("1.1.1.1"),
+            ),
+            (
+                "all trusted: leftmost",
+                peer,
+                Some("10.1.1.1, 10.2.2.2"),
+                &trusted,
+                Some("10.1.1.1"),
+            ),
+            (
+                "no header: the proxy itself",
+                peer,
+                None,
+                &trusted,
+                Some("10.0.0.5"),
+            ),
+            (
+                "garbage hop: unknown",
+                peer,
+                Some("1.1.1.1, nonsense"),
+                &trusted,
+                None,
+            ),
+            (
+                "ipv6 hop",
+                peer,
+                Some("2001:db8::7"),
+                &trusted,
+                Some("2001:db8::7"),
+            ),
             ("no peer", None, Some("1.1.1.1"), &trusted, None),
         ];
         for (name, peer, xff, trusted, want) in cases {

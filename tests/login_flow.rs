@@ -203,9 +203,8 @@ fn user_not_in_group_gets_403_json_as_api_client() {
     assert_eq!(response.status, 403);
     assert_eq!(body(response), r#"{"message":"Forbidden","status":403}"#);
     let location = response.header_value("x-tinyauth-location").unwrap();
-    assert!(
-        location.starts_with("https://auth.example.com/unauthorized?groupErr=true&resource=admin")
-    );
+    assert!(location
+        .starts_with("https://auth.example.com/unauthorized?groupErr=true&ip=&resource=admin"));
 }
 
 #[test]

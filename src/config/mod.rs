@@ -4,11 +4,17 @@
 
 mod raw;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use regex_lite::Regex;
 
 use crate::crypto::{hex, sha256, Key};
 use crate::filter::{Case, Filter};
+use crate::ip::IpList;
+use crate::request::is_identity_header;
 use crate::secret::Secret;
 use crate::url::{normalize_host, HttpUrl};
 
@@ -96,6 +102,51 @@ pub struct App {
     pub groups: Filter,
     /// `oauth.whitelist`: emails allowed into this app.
     pub whitelist: Filter,
+    /// `users.allow`: usernames allowed into this app.
+    pub users_allow: Filter,
+    /// `users.block`: usernames refused; when set, it alone decides.
+    pub users_block: Filter,
+    /// `path.allow`: paths matching it need no login (unanchored regex).
+    pub path_allow: Option<Regex>,
+    /// `path.block`: only paths matching it need a login (unanchored regex).
+    pub path_block: Option<Regex>,
+    pub ip: IpRules,
+    /// `response.headers`: extra headers for the upstream (lower-case names).
+    pub headers: HeaderList,
+    /// `response.basicauth`: the whole `Authorization` value for the upstream.
+    pub basic_auth: Option<Secret>,
+}
+
+/// `(name, value)` header pairs.
+pub type HeaderList = Vec<(String, String)>;
+
+/// All apps, indexed for constant-time lookup by domain and by name.
+#[derive(Debug, Clone, Default)]
+pub struct Apps {
+    pub list: Vec<App>,
+    pub by_domain: HashMap<String, usize>,
+    pub by_name: HashMap<String, usize>,
+}
+
+/// What happens when no rule decides (`auth.acls.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Allow,
+    Deny,
+}
+
+/// IP lists of one scope (global or an app).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpRules {
+    pub allow: IpList,
+    pub block: IpList,
+    pub bypass: IpList,
+}
+
+impl IpRules {
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.block.is_empty() && self.bypass.is_empty()
+    }
 }
 
 /// Cookie names and attributes.
@@ -128,10 +179,18 @@ pub struct Config {
     pub session_expiry: u64,
     /// `0` means no absolute limit.
     pub session_max_lifetime: u64,
+    pub policy: Policy,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: IpList,
+    /// Global IP lists (`auth.ip`), merged with each app's.
+    pub ip: IpRules,
+    /// Whether any IP rule exists, so the shell reads the peer address only
+    /// when it matters.
+    pub uses_client_ip: bool,
     pub providers: Vec<Provider>,
     pub auto_redirect: Option<usize>,
     pub whitelist: Filter,
-    pub apps: Vec<App>,
+    pub apps: Apps,
     pub title: String,
 }
 
@@ -195,30 +254,7 @@ fn strip_position(message: &str) -> String {
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let app_url = compile_app_url(raw.app_url.as_deref())?;
     let keys = compile_keys(raw.secret.as_deref(), raw.previous_secrets.as_ref())?;
-
-    let subdomains = raw.auth.subdomains_enabled.is_none_or(|f| f.0);
-    let host = app_url.host().to_owned();
-    let labels = host.split('.').count();
-    let (cookie_scope, cookie_domain) = if !subdomains {
-        (host.clone(), None)
-    } else if labels >= 3 {
-        let parent = host.split_once('.').map_or(host.as_str(), |(_, rest)| rest);
-        (parent.to_owned(), Some(parent.to_owned()))
-    } else {
-        (host.clone(), Some(host.clone()))
-    };
-    let instance = hex(&sha256(host.as_bytes()));
-    let instance = instance.get(..8).unwrap_or("00000000");
-    let secure = raw
-        .auth
-        .secure_cookie
-        .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
-    let cookies = Cookies {
-        session_name: format!("tinyauth-session-{instance}"),
-        flow_prefix: format!("tinyauth-flow-{instance}-"),
-        domain: cookie_domain,
-        secure,
-    };
+    let (cookie_scope, cookies) = compile_cookies(&raw.auth, &app_url);
 
     let session_expiry = raw.auth.session_expiry.map_or(86_400, |s| s.0);
     if session_expiry == 0 {
@@ -234,6 +270,18 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             format!("must be 0 (off) or at least auth.sessionExpiry ({session_expiry})"),
         ));
     }
+    let policy = match raw.auth.acls.policy.as_deref().map(str::trim) {
+        None | Some("" | "allow") => Policy::Allow,
+        Some("deny") => Policy::Deny,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "auth.acls.policy",
+                format!("`{other}` is not allow or deny"),
+            ))
+        }
+    };
+    let trusted_proxies = compile_ips("auth.trustedProxies", raw.auth.trusted_proxies.as_ref())?;
+    let ip = compile_ip_rules("auth.ip", &raw.auth.ip)?;
 
     let whitelist = compile_filter(
         "oauth.whitelist",
@@ -260,20 +308,8 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         })?),
     };
 
-    let mut apps = Vec::new();
-    for (name, app) in &raw.apps {
-        apps.push(compile_app(name, app)?);
-    }
-    for (i, app) in apps.iter().enumerate() {
-        if apps.iter().skip(i + 1).any(|other| other.name == app.name) {
-            return Err(ConfigError::new(
-                format!("apps.{}", app.name),
-                "is defined twice (app names are case-insensitive)",
-            ));
-        }
-    }
-
-    let title = raw.ui.title.unwrap_or_else(|| "Tinyauth".into());
+    let apps = compile_apps(&raw.apps)?;
+    let uses_client_ip = !ip.is_empty() || apps.list.iter().any(|app| !app.ip.is_empty());
     Ok(Config {
         app_url,
         cookie_scope,
@@ -281,12 +317,84 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         keys,
         session_expiry,
         session_max_lifetime,
+        policy,
+        trusted_proxies,
+        ip,
+        uses_client_ip,
         providers,
         auto_redirect,
         whitelist,
         apps,
-        title,
+        title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
     })
+}
+
+/// Cookie names and attributes, and the host suffix the cookie covers. With
+/// subdomains enabled (the default) the cookie is set on the `appUrl` host minus
+/// its first label, as Tinyauth does; otherwise it is host-only.
+fn compile_cookies(auth: &raw::RawAuth, app_url: &HttpUrl) -> (String, Cookies) {
+    let subdomains = auth.subdomains_enabled.is_none_or(|f| f.0);
+    let host = app_url.host();
+    let (scope, domain) = if !subdomains {
+        (host.to_owned(), None)
+    } else if host.split('.').count() >= 3 {
+        let parent = host.split_once('.').map_or(host, |(_, rest)| rest);
+        (parent.to_owned(), Some(parent.to_owned()))
+    } else {
+        (host.to_owned(), Some(host.to_owned()))
+    };
+    // A per-instance suffix keeps two deployments on nested domains from
+    // overwriting each other's cookies (Tinyauth issue #155).
+    let instance = hex(&sha256(host.as_bytes()));
+    let instance = instance.get(..8).unwrap_or("00000000");
+    let secure = auth
+        .secure_cookie
+        .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
+    let cookies = Cookies {
+        session_name: format!("tinyauth-session-{instance}"),
+        flow_prefix: format!("tinyauth-flow-{instance}-"),
+        domain,
+        secure,
+    };
+    (scope, cookies)
+}
+
+fn compile_ips(field: &str, raw: Option<&ListValue>) -> Result<IpList, ConfigError> {
+    let text = raw.map(|list| list.entries().join(",")).unwrap_or_default();
+    IpList::parse(&text).map_err(|problem| ConfigError::new(field, problem))
+}
+
+fn compile_ip_rules(prefix: &str, raw: &raw::RawIp) -> Result<IpRules, ConfigError> {
+    Ok(IpRules {
+        allow: compile_ips(&format!("{prefix}.allow"), raw.allow.as_ref())?,
+        block: compile_ips(&format!("{prefix}.block"), raw.block.as_ref())?,
+        bypass: compile_ips(&format!("{prefix}.bypass"), raw.bypass.as_ref())?,
+    })
+}
+
+fn compile_apps(raw: &BTreeMap<String, RawApp>) -> Result<Apps, ConfigError> {
+    let mut apps = Apps::default();
+    for (name, app) in raw {
+        let app = compile_app(name, app)?;
+        let index = apps.list.len();
+        if apps.by_name.insert(app.name.clone(), index).is_some() {
+            return Err(ConfigError::new(
+                format!("apps.{}", app.name),
+                "is defined twice (app names are case-insensitive)",
+            ));
+        }
+        for domain in &app.domains {
+            if let Some(other) = apps.by_domain.insert(domain.clone(), index) {
+                let other = apps.list.get(other).map_or("", |a| a.name.as_str());
+                return Err(ConfigError::new(
+                    format!("apps.{}.config.domain", app.name),
+                    format!("`{domain}` is already the domain of app `{other}`"),
+                ));
+            }
+        }
+        apps.list.push(app);
+    }
+    Ok(apps)
 }
 
 fn compile_app_url(raw: Option<&str>) -> Result<HttpUrl, ConfigError> {
@@ -549,6 +657,15 @@ fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> {
             })?);
         }
     }
+    let path_regex = |key: &str, raw: Option<&String>| -> Result<Option<Regex>, ConfigError> {
+        match raw.map(|r| r.trim()).filter(|r| !r.is_empty()) {
+            None => Ok(None),
+            Some(pattern) => Regex::new(pattern).map(Some).map_err(|err| {
+                ConfigError::new(field(key), format!("invalid regex `{pattern}`: {err}"))
+            }),
+        }
+    };
+    let (headers, basic_auth) = compile_response(&raw.response, &field)?;
     Ok(App {
         name: name.to_ascii_lowercase(),
         domains,
@@ -562,7 +679,102 @@ fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> {
             raw.oauth.whitelist.as_ref(),
             Case::Insensitive,
         )?,
+        users_allow: compile_filter(
+            &field("users.allow"),
+            raw.users.allow.as_ref(),
+            Case::Sensitive,
+        )?,
+        users_block: compile_filter(
+            &field("users.block"),
+            raw.users.block.as_ref(),
+            Case::Sensitive,
+        )?,
+        path_allow: path_regex("path.allow", raw.path.allow.as_ref())?,
+        path_block: path_regex("path.block", raw.path.block.as_ref())?,
+        ip: compile_ip_rules(&field("ip"), &raw.ip)?,
+        headers,
+        basic_auth,
     })
+}
+
+/// `response.headers` (`Key=Value` entries) and `response.basicauth`.
+fn compile_response(
+    raw: &raw::RawResponse,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(HeaderList, Option<Secret>), ConfigError> {
+    let mut headers = Vec::new();
+    for entry in raw
+        .headers
+        .as_ref()
+        .map(ListValue::entries)
+        .unwrap_or_default()
+    {
+        let bad = |problem: &str| {
+            ConfigError::new(field("response.headers"), format!("`{entry}` {problem}"))
+        };
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("is not Key=Value"))?;
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Err(bad("has an invalid header name"));
+        }
+        if is_identity_header(&name)
+            || matches!(
+                name.as_str(),
+                "host" | "cookie" | "content-length" | "transfer-encoding"
+            )
+        {
+            return Err(bad("sets a header the filter or the proxy owns"));
+        }
+        if value.is_empty() || value.chars().any(char::is_control) {
+            return Err(bad("needs a value without control characters"));
+        }
+        headers.push((name, value.to_owned()));
+    }
+    let username = raw
+        .basicauth
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let password = raw.basicauth.password.as_deref().filter(|p| !p.is_empty());
+    let basic_auth = match (username, password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => {
+            if user.contains(':') {
+                return Err(ConfigError::new(
+                    field("response.basicauth.username"),
+                    "must not contain ':'",
+                ));
+            }
+            if headers.iter().any(|(name, _)| name == "authorization") {
+                return Err(ConfigError::new(
+                    field("response.headers"),
+                    "sets authorization, which response.basicauth also sets",
+                ));
+            }
+            let credentials = STANDARD.encode(format!("{user}:{password}"));
+            Some(Secret::new(format!("Basic {credentials}")))
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                field("response.basicauth.password"),
+                "is required with a username",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                field("response.basicauth.username"),
+                "is required with a password",
+            ))
+        }
+    };
+    Ok((headers, basic_auth))
 }
 
 /// `https://App.Example.com:8443/` → `app.example.com`: scheme, port and path are

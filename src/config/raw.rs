@@ -161,7 +161,7 @@ pub(crate) enum ListValue {
 impl ListValue {
     /// The entries: a text is split on commas; array items are kept whole.
     /// Entries are trimmed and empty ones dropped.
-    pub fn entries(&self) -> Vec<&str> {
+    pub(crate) fn entries(&self) -> Vec<&str> {
         let raw: Vec<&str> = match self {
             Self::Text(text) => text.split(',').collect(),
             Self::Items(items) => items.iter().map(String::as_str).collect(),
@@ -174,7 +174,7 @@ impl ListValue {
 
     /// The filter text: a single array item is taken as is (it may be a
     /// regex), several are joined into a comma list.
-    pub fn filter_text(&self) -> String {
+    pub(crate) fn filter_text(&self) -> String {
         match self {
             Self::Text(text) => text.clone(),
             Self::Items(items) => items.join(","),

@@ -78,8 +78,8 @@ fn base_config_compiles_with_tinyauth_defaults() {
     );
     assert_eq!(provider.token.authority, "pocket-id.example.com");
     assert_eq!(provider.scopes, "openid email profile groups");
-    assert_eq!(config.apps[0].name, "whoami");
-    assert_eq!(config.apps[0].groups.matches("admins"), Some(true));
+    assert_eq!(config.apps.list[0].name, "whoami");
+    assert_eq!(config.apps.list[0].groups.matches("admins"), Some(true));
     assert_eq!(config.auto_redirect, None);
     assert!(format!("{config:?}").contains("[redacted]"));
     assert!(!format!("{config:?}").contains("shh"));
@@ -140,7 +140,7 @@ fn app_domains_are_normalised() {
     ))
     .unwrap();
     assert_eq!(
-        config.apps[0].domains,
+        config.apps.list[0].domains,
         ["who.example.com", "other.example.com"]
     );
 }

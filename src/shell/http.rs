@@ -12,6 +12,7 @@ use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
 use crate::config::Config;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
 use crate::flow;
+use crate::ip::parse_socket_address;
 use crate::request::RequestView;
 
 use super::{log, now_seconds, write_log, HostEntropy};
@@ -134,7 +135,13 @@ impl HttpContext for FilterHttp {
             return HostAction::Pause;
         };
         let headers = request_headers();
-        let view = RequestView::from_headers(&headers);
+        let mut view = RequestView::from_headers(&headers);
+        if config.uses_client_ip {
+            view.peer = hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+                .and_then(|address| parse_socket_address(std::str::from_utf8(&address).ok()?));
+        }
         let decision = flow::on_request(&config, &view, now_seconds(), &mut HostEntropy);
         self.apply(&config, decision)
     }

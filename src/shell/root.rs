@@ -33,7 +33,7 @@ impl RootContext for FilterRoot {
                         env!("CARGO_PKG_VERSION"),
                         config.app_url.origin(),
                         config.providers.len(),
-                        config.apps.len()
+                        config.apps.list.len()
                     ),
                 );
                 self.config = Some(Rc::new(config));

@@ -109,7 +109,7 @@ describe('login loop', () => {
     const api = await s.api().get(s.url('admin', '/'), { headers: { cookie: `${sessionCookie(b).name}=${sessionCookie(b).value}` } });
     assert.equal(api.status, 403);
     assert.deepEqual(api.json(), { status: 403, message: 'Forbidden' });
-    assert.match(api.headers['x-tinyauth-location'], /\/unauthorized\?groupErr=true&resource=admin/);
+    assert.match(api.headers['x-tinyauth-location'], /\/unauthorized\?groupErr=true&ip=&resource=admin/);
   });
 
   test('carol with an empty groups list is refused by a group rule', async () => {
