@@ -4,7 +4,12 @@
 //! lookup, client-IP resolution, path cleaning and rule order are all covered.
 
 // Test code fails loudly by design; the no-panic rule is for `src/`.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
 
 mod common;
 

@@ -120,7 +120,7 @@ pub(crate) struct RawPath {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawResponse {
     pub headers: Option<ListValue>,
-    #[serde(default, alias = "basicAuth")]
+    #[serde(default)]
     pub basicauth: RawBasicAuth,
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's test command (README, CI): installs what the tests need
+# (idempotently, via tests/setup.sh), then runs every check:
+#   formatting, clippy for wasm and host, native tests, the release .wasm and
+#   its size budget, and the end-to-end suites in real Envoy and Chromium.
+#
+#   bash tests/run.sh            everything
+#   bash tests/run.sh --quick    skip the end-to-end suites
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+# shellcheck source=tests/setup.sh
+source tests/setup.sh
+ensure_rust
+if [ "$quick" = 0 ]; then
+  ensure_envoy
+  ensure_node_modules
+  ensure_chromium
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "clippy (wasm32-wasip1 and host)"
+cargo clippy-wasm
+cargo clippy-host
+
+step "native tests"
+cargo test
+
+step "release build"
+cargo wasm
+wasm=target/wasm32-wasip1/release/tinyauth_wasm.wasm
+size=$(wc -c <"$wasm")
+# Budget: well under 1 MiB so the module loads fast per worker VM and pulls fast.
+limit=$((1024 * 1024))
+printf '%s: %d bytes (budget %d)\n' "$wasm" "$size" "$limit"
+if [ "$size" -gt "$limit" ]; then
+  echo "the release .wasm is over its size budget" >&2
+  exit 1
+fi
+
+if [ "$quick" = 1 ]; then
+  echo "quick run: end-to-end suites skipped"
+  exit 0
+fi
+
+step "end-to-end suites (real Envoy $("$ENVOY_BIN" --version 2>/dev/null | grep -o '1\.[0-9]*\.[0-9]*' | head -1), Pocket ID stand-in, Chromium)"
+cd tests/e2e
+node --test --test-concurrency=2 ./*.test.mjs ./pocket-id/*.test.mjs
