@@ -145,6 +145,7 @@ function clusterConfig(c) {
  * @property {boolean} [accessLog=true]          HCM access log to stderr (ends up in the captured logs)
  * @property {string} [routeTimeout]             route timeout, e.g. '15s' (Envoy default 15s)
  * @property {string} [statPrefix='ingress_http']
+ * @property {boolean} [useRemoteAddress=true]  HCM use_remote_address (false: X-Forwarded-For passes through as sent)
  */
 
 /**
@@ -176,6 +177,7 @@ export function buildEnvoyConfig(opts) {
     accessLog = true,
     routeTimeout,
     statPrefix = 'ingress_http',
+    useRemoteAddress = true,
   } = opts;
   if (listenPort === undefined || listenPort === null) throw new Error('buildEnvoyConfig: listenPort is required');
   const upstreamCluster = opts.upstreamCluster ?? (clusters.length === 1 ? clusters[0].name : undefined);
@@ -227,7 +229,7 @@ export function buildEnvoyConfig(opts) {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
-    use_remote_address: true,
+    use_remote_address: useRemoteAddress,
     route_config: {
       name: 'local_route',
       virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route }] }],

@@ -54,6 +54,7 @@ export function baseFilterConfig({ port, issuer }) {
  * @param {number} [opts.concurrency]   Envoy workers (default 2: sessions must work across VMs)
  * @param {Record<string,string>} [opts.envVars]
  * @param {string} [opts.name]
+ * @param {boolean} [opts.useRemoteAddress]  Envoy HCM use_remote_address (default true)
  */
 export async function startStack(t, opts = {}) {
   const port = await freePort();
@@ -79,6 +80,7 @@ export async function startStack(t, opts = {}) {
     listenPort: port,
     filterConfig,
     envVars: opts.envVars,
+    useRemoteAddress: opts.useRemoteAddress ?? true,
     clusters: [
       { name: 'app', host: '127.0.0.1', port: upstream.port },
       { name: 'pocket_id', host: '127.0.0.1', port: op.port },
