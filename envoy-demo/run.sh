@@ -49,7 +49,7 @@ trap cleanup INT TERM EXIT
 node tests/e2e/pocket-id/cli.mjs --port "$ID_PORT" --issuer "http://id.demo.localhost:$ID_PORT" \
   --client-id tinyauth --client-secret demo-client-secret \
   --redirect-uri "http://auth.demo.localhost:$PORT/api/oauth/callback/generic" \
-  --post-logout-redirect-uri "http://auth.demo.localhost:$PORT/" >"$run_dir/pocket-id.log" 2>&1 &
+  --post-logout-redirect-uri "http://auth.demo.localhost:$PORT/logout/done" >"$run_dir/pocket-id.log" 2>&1 &
 pids+=($!)
 node envoy-demo/app.mjs --port "$APP_PORT" >"$run_dir/app.log" 2>&1 &
 pids+=($!)

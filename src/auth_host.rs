@@ -3,8 +3,10 @@
 //! logout, the unauthorized page and health.
 
 use crate::config::Config;
+use crate::cookie;
 use crate::crypto::Entropy;
 use crate::decision::{Action, Decision, Level, Response};
+use crate::discovery::Runtime;
 use crate::flow::current_session;
 use crate::login;
 use crate::pages::{self, LoginOption};
@@ -16,14 +18,20 @@ const START_PREFIX: &str = "/api/oauth/start/";
 /// Tinyauth's JSON variant of the start endpoint.
 const URL_PREFIX: &str = "/api/oauth/url/";
 
-pub fn handle(config: &Config, req: &RequestView<'_>, now: u64, rng: &mut dyn Entropy) -> Decision {
+pub fn handle(
+    config: &Config,
+    runtime: &Runtime,
+    req: &RequestView<'_>,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
     let path = req.path_only();
     let read_only = matches!(req.method, "GET" | "HEAD");
     if path == "/api/healthz" {
         return Decision::new(Action::Respond(json_status(200, "Healthy")));
     }
     if path == "/api/user/logout" && req.method == "POST" {
-        return logout(config, json_status(200, "Logout successful"));
+        return local_logout(config, json_status(200, "Logout successful"));
     }
     if !read_only {
         return Decision::new(Action::Respond(
@@ -38,30 +46,39 @@ pub fn handle(config: &Config, req: &RequestView<'_>, now: u64, rng: &mut dyn En
             .unwrap_or_default()
     };
     match path {
-        "/" | "/login" => login_page(config, req, return_to(), now, rng),
-        "/logout" => {
+        "/" | "/login" => login_page(config, runtime, req, return_to(), now, rng),
+        "/logout" => logout(config, runtime, req, now, rng),
+        "/logout/done" => {
             let page = pages::logged_out(&config.title, &login_url(config, ""));
-            logout(config, Response::new(200).html(page))
+            Decision::new(Action::Respond(Response::new(200).html(page)))
         }
         "/unauthorized" => unauthorized_page(config, req),
         _ => {
             if let Some(id) = path.strip_prefix(START_PREFIX) {
                 return match config.provider(id) {
-                    Some(provider) => {
-                        login::start(config, provider, return_to(), req.is_browser(), now, rng)
-                    }
+                    Some(provider) => login::start(
+                        config,
+                        runtime,
+                        provider,
+                        return_to(),
+                        req.is_browser(),
+                        now,
+                        rng,
+                    ),
                     None => not_found(config),
                 };
             }
             if let Some(id) = path.strip_prefix(URL_PREFIX) {
                 return match config.provider(id) {
-                    Some(provider) => login::start_as_json(config, provider, return_to(), now, rng),
+                    Some(provider) => {
+                        login::start_as_json(config, runtime, provider, return_to(), now, rng)
+                    }
                     None => not_found(config),
                 };
             }
             if let Some(id) = path.strip_prefix(CALLBACK_PREFIX) {
                 return match config.provider(id) {
-                    Some(provider) => login::callback(config, provider, req, now),
+                    Some(provider) => login::callback(config, runtime, provider, req, now),
                     None => not_found(config),
                 };
             }
@@ -72,6 +89,7 @@ pub fn handle(config: &Config, req: &RequestView<'_>, now: u64, rng: &mut dyn En
 
 fn login_page(
     config: &Config,
+    runtime: &Runtime,
     req: &RequestView<'_>,
     return_to: String,
     now: u64,
@@ -92,7 +110,7 @@ fn login_page(
     }
     if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
         if !return_to.is_empty() {
-            return login::start(config, provider, return_to, true, now, rng);
+            return login::start(config, runtime, provider, return_to, true, now, rng);
         }
     }
     let query = if return_to.is_empty() {
@@ -120,9 +138,60 @@ fn login_page(
     Decision::new(Action::Respond(Response::new(200).html(page)))
 }
 
-fn logout(config: &Config, response: Response) -> Decision {
-    let response = response.header("set-cookie", respond::clear_session_cookie(config));
+/// Clears the session cookie and the kept ID token.
+fn local_logout(config: &Config, response: Response) -> Decision {
+    let response = response
+        .header("set-cookie", respond::clear_session_cookie(config))
+        .header("set-cookie", respond::id_token_cookie(config, "", 0));
     respond::respond(response, Level::Info, "logout")
+}
+
+/// `GET /logout`: ends the local session and, when the provider offers it,
+/// the provider's session too (RP-initiated logout, with the kept ID token as
+/// `id_token_hint`); the provider then sends the browser to
+/// `postLogoutRedirectUri` (by default `/logout/done`).
+fn logout(
+    config: &Config,
+    runtime: &Runtime,
+    req: &RequestView<'_>,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let id_token =
+        cookie::values(&req.cookies, &config.cookies.id_token_name).find(|value| !value.is_empty());
+    let provider_logout = current_session(config, req, now).and_then(|session| {
+        let index = config.provider_index(&session.identity.provider)?;
+        let provider = config.providers.get(index)?;
+        let endpoints = runtime.providers.get(index)?.endpoints.as_ref()?;
+        let end_session = endpoints
+            .end_session
+            .as_ref()
+            .filter(|_| provider.logout_at_provider)?;
+        let hint = id_token?;
+        let state = crate::crypto::random_token(rng).ok()?;
+        let query = encode_pairs([
+            ("id_token_hint", hint),
+            (
+                "post_logout_redirect_uri",
+                provider.post_logout_redirect_uri.as_str(),
+            ),
+            ("client_id", provider.client_id.as_str()),
+            ("state", state.as_str()),
+        ]);
+        Some((
+            provider.id.clone(),
+            with_query(&end_session.to_string(), &query),
+        ))
+    });
+    if let Some((provider, location)) = provider_logout {
+        let decision = local_logout(config, Response::redirect(location));
+        return decision.with_log(
+            Level::Info,
+            format!("logout continues at provider {provider}"),
+        );
+    }
+    let page = pages::logged_out(&config.title, &login_url(config, ""));
+    local_logout(config, Response::new(200).html(page))
 }
 
 /// Tinyauth's `/unauthorized?username=&resource=&groupErr=&ip=` page, the target

@@ -2,6 +2,9 @@
 //! request, and what to log. The shell applies a [`Decision`] verbatim and makes
 //! no choices of its own.
 
+use serde_json::{Map, Value};
+
+use crate::discovery::RuntimeUpdate;
 use crate::login_flow::LoginFlow;
 
 /// What the core decided, plus the log lines that explain it.
@@ -9,6 +12,8 @@ use crate::login_flow::LoginFlow;
 pub struct Decision {
     pub action: Action,
     pub log: Vec<LogLine>,
+    /// Changes to the per-VM provider state (a key set fetched during a login).
+    pub updates: Vec<RuntimeUpdate>,
 }
 
 impl Decision {
@@ -16,7 +21,14 @@ impl Decision {
         Self {
             action,
             log: Vec::new(),
+            updates: Vec::new(),
         }
+    }
+
+    #[must_use]
+    pub fn with_update(mut self, update: RuntimeUpdate) -> Self {
+        self.updates.push(update);
+        self
     }
 
     #[must_use]
@@ -147,11 +159,19 @@ pub struct CallReply {
 pub enum Pending {
     /// Waiting for the token endpoint.
     Token { flow: LoginFlow, browser: bool },
-    /// Waiting for the userinfo endpoint.
+    /// Waiting for a fresh JWKS: the ID token names a key we have not seen.
+    Keys {
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+    },
+    /// Waiting for the userinfo endpoint; `id_claims` are the verified ID
+    /// token's, whose `sub` userinfo must repeat.
     UserInfo {
         flow: LoginFlow,
         browser: bool,
         tokens: Tokens,
+        id_claims: Option<Map<String, Value>>,
     },
 }
 

@@ -13,6 +13,7 @@ use crate::config::{App, Config};
 use crate::cookie;
 use crate::crypto::Entropy;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::discovery::Runtime;
 use crate::identity::Identity;
 use crate::ip::client_ip;
 use crate::login;
@@ -25,20 +26,27 @@ use crate::url::encode_pairs;
 /// Decides what to do with a request.
 pub fn on_request(
     config: &Config,
+    runtime: &Runtime,
     req: &RequestView<'_>,
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
     let host = req.host();
     if host == config.app_url.host() {
-        return auth_host::handle(config, req, now, rng);
+        return auth_host::handle(config, runtime, req, now, rng);
     }
-    protect(config, req, &host, now, rng)
+    protect(config, runtime, req, &host, now, rng)
 }
 
 /// Continues a request that was paused for a provider call.
-pub fn on_call_reply(config: &Config, pending: Pending, reply: &CallReply, now: u64) -> Decision {
-    login::on_call_reply(config, pending, reply, now)
+pub fn on_call_reply(
+    config: &Config,
+    runtime: &Runtime,
+    pending: Pending,
+    reply: &CallReply,
+    now: u64,
+) -> Decision {
+    login::on_call_reply(config, runtime, pending, reply, now)
 }
 
 /// The valid session the request carries, if any. The email whitelist is checked
@@ -65,6 +73,7 @@ pub fn current_session(config: &Config, req: &RequestView<'_>, now: u64) -> Opti
 
 fn protect(
     config: &Config,
+    runtime: &Runtime,
     req: &RequestView<'_>,
     host: &str,
     now: u64,
@@ -86,7 +95,7 @@ fn protect(
         Gate::Login => {}
     }
     let Some(session) = current_session(config, req, now) else {
-        return unauthenticated(config, req, host, now, rng);
+        return unauthenticated(config, runtime, req, host, now, rng);
     };
     if let Err(denial) = access::authorize(config, app, &session.identity) {
         return forbidden(
@@ -151,6 +160,7 @@ fn forward(
 /// No valid session: send browsers to log in, tell API clients where to.
 fn unauthenticated(
     config: &Config,
+    runtime: &Runtime,
     req: &RequestView<'_>,
     host: &str,
     now: u64,
@@ -186,7 +196,7 @@ fn unauthenticated(
     let return_to = respond::safe_return_url(config, &original).unwrap_or_default();
     if browser {
         if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
-            return login::start(config, provider, return_to, true, now, rng);
+            return login::start(config, runtime, provider, return_to, true, now, rng);
         }
         return Decision::new(Action::Respond(Response::redirect(login_url(
             config, &return_to,
@@ -285,7 +295,9 @@ fn header_safe(value: &str) -> Cow<'_, str> {
 /// compromised app cannot replay it against another.
 fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
     let own = |name: &str| {
-        name == config.cookies.session_name || name.starts_with(&config.cookies.flow_prefix)
+        name == config.cookies.session_name
+            || name == config.cookies.id_token_name
+            || name.starts_with(&config.cookies.flow_prefix)
     };
     cookie::pairs(header)
         .any(|(name, _)| own(name))

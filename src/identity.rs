@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::config::ClaimNames;
+
 /// The signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -43,7 +45,13 @@ impl Identity {
     /// Username: `preferred_username`, else the email with `@` turned into `_`,
     /// else `sub`. Name: `name`, else `Localpart (domain)` from the email, else the
     /// username.
-    pub fn from_claims(provider: &str, claims: &Map<String, Value>) -> Result<Self, ClaimsError> {
+    /// `names` says which claims hold the username, email, name and groups
+    /// (Tinyauth's `claims.*`; top-level keys only). `sub` is always `sub`.
+    pub fn from_claims(
+        provider: &str,
+        claims: &Map<String, Value>,
+        names: &ClaimNames,
+    ) -> Result<Self, ClaimsError> {
         let text = |key: &str| {
             claims
                 .get(key)
@@ -53,11 +61,11 @@ impl Identity {
                 .map(str::to_owned)
         };
         let sub = text("sub").ok_or(ClaimsError::MissingSub)?;
-        let email = text("email");
-        let username = text("preferred_username")
+        let email = text(&names.email);
+        let username = text(&names.username)
             .or_else(|| email.as_ref().map(|e| e.replace('@', "_")))
             .unwrap_or_else(|| sub.clone());
-        let name = text("name")
+        let name = text(&names.name)
             .or_else(|| email.as_deref().map(pseudo_name))
             .unwrap_or_else(|| username.clone());
         Ok(Self {
@@ -66,15 +74,25 @@ impl Identity {
             username,
             email,
             name,
-            groups: groups_claim(claims.get("groups")),
+            groups: groups_claim(claims.get(&names.groups)),
         })
     }
 
-    /// Parses a claims document (userinfo body).
-    pub fn from_json(provider: &str, body: &[u8]) -> Result<Self, ClaimsError> {
+    /// Parses a claims document (a userinfo body) into its claims.
+    pub fn parse_claims(body: &[u8]) -> Result<Map<String, Value>, ClaimsError> {
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(claims)) => Self::from_claims(provider, &claims),
+            Ok(Value::Object(claims)) => Ok(claims),
             _ => Err(ClaimsError::NotAnObject),
+        }
+    }
+
+    /// Whether the claims say the email address is verified (`email_verified`
+    /// `true`, or the string `"true"` some providers send).
+    pub fn email_verified(claims: &Map<String, Value>) -> bool {
+        match claims.get("email_verified") {
+            Some(Value::Bool(verified)) => *verified,
+            Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
+            _ => false,
         }
     }
 }
@@ -128,7 +146,8 @@ mod tests {
     use serde_json::json;
 
     fn identity(claims: &Value) -> Result<Identity, ClaimsError> {
-        Identity::from_json("generic", claims.to_string().as_bytes())
+        let claims = Identity::parse_claims(claims.to_string().as_bytes())?;
+        Identity::from_claims("generic", &claims, &ClaimNames::default())
     }
 
     #[test]
@@ -198,8 +217,50 @@ mod tests {
         assert_eq!(identity(&json!({"sub": 5})), Err(ClaimsError::MissingSub));
         assert_eq!(identity(&json!(["sub"])), Err(ClaimsError::NotAnObject));
         assert_eq!(
-            Identity::from_json("g", b"<html>"),
+            Identity::parse_claims(b"<html>"),
             Err(ClaimsError::NotAnObject)
         );
+    }
+
+    #[test]
+    fn claim_names_can_be_mapped() {
+        let names = ClaimNames {
+            username: "login".into(),
+            email: "mail".into(),
+            name: "display_name".into(),
+            groups: "roles".into(),
+        };
+        let claims = Identity::parse_claims(
+            json!({"sub": "s", "login": "al", "mail": "al@x.io", "display_name": "Al", "roles": ["r"],
+                   "preferred_username": "ignored", "groups": ["ignored"]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let id = Identity::from_claims("g", &claims, &names).unwrap();
+        assert_eq!(
+            (id.username.as_str(), id.email.as_deref(), id.name.as_str()),
+            ("al", Some("al@x.io"), "Al")
+        );
+        assert_eq!(id.groups, ["r"]);
+    }
+
+    #[test]
+    fn email_verified_variants() {
+        for (value, want) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!(false), false),
+            (json!("no"), false),
+            (json!(null), false),
+        ] {
+            let claims = Identity::parse_claims(
+                json!({"sub": "s", "email_verified": value})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(Identity::email_verified(&claims), want, "{value}");
+        }
     }
 }

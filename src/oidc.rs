@@ -13,10 +13,10 @@ use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
 use crate::login_flow::LoginFlow;
 use crate::secret::Secret;
-use crate::url::{encode_component, encode_pairs, with_query};
+use crate::url::{encode_component, encode_pairs, with_query, HttpUrl};
 
 /// The URL that sends the browser to the provider.
-pub fn authorize_url(provider: &Provider, flow: &LoginFlow) -> String {
+pub fn authorize_url(provider: &Provider, authorize: &HttpUrl, flow: &LoginFlow) -> String {
     let challenge = flow.code_challenge();
     let query = encode_pairs([
         ("response_type", "code"),
@@ -28,7 +28,7 @@ pub fn authorize_url(provider: &Provider, flow: &LoginFlow) -> String {
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ]);
-    with_query(&provider.authorize_url.to_string(), &query)
+    with_query(&authorize.to_string(), &query)
 }
 
 /// The authorization-code exchange.
@@ -36,14 +36,19 @@ pub fn authorize_url(provider: &Provider, flow: &LoginFlow) -> String {
 /// With `client_secret_basic` the credentials go only in the `Authorization`
 /// header, form-encoded first as RFC 6749 §2.3.1 requires; sending them one way
 /// only works with every Pocket ID version (issue #1315).
-pub fn token_request(provider: &Provider, code: &str, flow: &LoginFlow) -> OutboundCall {
+pub fn token_request(
+    provider: &Provider,
+    token: &Endpoint,
+    code: &str,
+    flow: &LoginFlow,
+) -> OutboundCall {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", provider.redirect_uri.as_str()),
         ("code_verifier", flow.verifier.as_str()),
     ];
-    let mut headers = base_headers("POST", &provider.token);
+    let mut headers = base_headers("POST", token);
     headers.push((
         "content-type".into(),
         "application/x-www-form-urlencoded".into(),
@@ -67,7 +72,7 @@ pub fn token_request(provider: &Provider, code: &str, flow: &LoginFlow) -> Outbo
         _ => form.push(("client_id", provider.client_id.as_str())),
     }
     OutboundCall {
-        cluster: provider.token.cluster.clone(),
+        cluster: token.cluster.clone(),
         headers,
         body: Some(encode_pairs(form).into_bytes()),
         timeout_ms: provider.timeout_ms,
@@ -75,14 +80,18 @@ pub fn token_request(provider: &Provider, code: &str, flow: &LoginFlow) -> Outbo
 }
 
 /// The userinfo request, authenticated with the access token.
-pub fn userinfo_request(provider: &Provider, access_token: &Secret) -> OutboundCall {
-    let mut headers = base_headers("GET", &provider.userinfo);
+pub fn userinfo_request(
+    provider: &Provider,
+    userinfo: &Endpoint,
+    access_token: &Secret,
+) -> OutboundCall {
+    let mut headers = base_headers("GET", userinfo);
     headers.push((
         "authorization".into(),
         format!("Bearer {}", access_token.expose()),
     ));
     OutboundCall {
-        cluster: provider.userinfo.cluster.clone(),
+        cluster: userinfo.cluster.clone(),
         headers,
         body: None,
         timeout_ms: provider.timeout_ms,
@@ -265,7 +274,8 @@ mod tests {
     fn authorize_url_carries_everything_pocket_id_needs() {
         let config = config("client_secret_basic", "s3cret");
         let flow = flow();
-        let url = authorize_url(&config.providers[0], &flow);
+        let p = &config.providers[0];
+        let url = authorize_url(p, p.authorize_url.as_ref().unwrap(), &flow);
         let (base, query) = url.split_once("?prompt=login&").unwrap();
         assert_eq!(base, "https://id.example.com/authorize");
         let params = form(query.as_bytes());
@@ -286,7 +296,12 @@ mod tests {
     #[test]
     fn token_request_with_basic_auth() {
         let config = config("client_secret_basic", "se:cr+t");
-        let call = token_request(&config.providers[0], "the-code", &flow());
+        let call = token_request(
+            &config.providers[0],
+            config.providers[0].token.as_ref().unwrap(),
+            "the-code",
+            &flow(),
+        );
         assert_eq!(call.cluster, "pocket_id");
         assert_eq!(call.header_value(":method"), Some("POST"));
         assert_eq!(call.header_value(":path"), Some("/api/oidc/token"));
@@ -310,14 +325,24 @@ mod tests {
     #[test]
     fn token_request_with_post_and_public_client() {
         let post = config("client_secret_post", "s3cret");
-        let call = token_request(&post.providers[0], "c", &flow());
+        let call = token_request(
+            &post.providers[0],
+            post.providers[0].token.as_ref().unwrap(),
+            "c",
+            &flow(),
+        );
         assert_eq!(call.header_value("authorization"), None);
         let params = form(call.body.as_deref().unwrap());
         assert!(params.contains(&("client_id".into(), "my client".into())));
         assert!(params.contains(&("client_secret".into(), "s3cret".into())));
 
         let public = config("none", "");
-        let call = token_request(&public.providers[0], "c", &flow());
+        let call = token_request(
+            &public.providers[0],
+            public.providers[0].token.as_ref().unwrap(),
+            "c",
+            &flow(),
+        );
         assert_eq!(call.header_value("authorization"), None);
         let params = form(call.body.as_deref().unwrap());
         assert!(params.contains(&("client_id".into(), "my client".into())));
@@ -413,7 +438,8 @@ mod tests {
     #[test]
     fn userinfo_request_uses_bearer() {
         let config = config("client_secret_basic", "s");
-        let call = userinfo_request(&config.providers[0], &Secret::new("at"));
+        let p = &config.providers[0];
+        let call = userinfo_request(p, p.userinfo.as_ref().unwrap(), &Secret::new("at"));
         assert_eq!(call.header_value(":method"), Some("GET"));
         assert_eq!(call.header_value(":path"), Some("/api/oidc/userinfo"));
         assert_eq!(call.header_value("authorization"), Some("Bearer at"));

@@ -69,6 +69,21 @@ pub fn clear_session_cookie(config: &Config) -> String {
     session_cookie(config, "", 0)
 }
 
+/// The ID token kept for logout: host-only on the auth host, sent only to
+/// `/logout`, never to apps.
+pub fn id_token_cookie(config: &Config, value: &str, max_age: u64) -> String {
+    SetCookie {
+        name: &config.cookies.id_token_name,
+        value,
+        domain: None,
+        path: "/logout",
+        max_age,
+        secure: config.cookies.secure,
+        same_site: SameSite::Lax,
+    }
+    .render()
+}
+
 /// The per-flow cookie. `SameSite=Lax` still reaches the callback, which is a
 /// top-level GET navigation from the provider.
 pub fn flow_cookie(config: &Config, flow_id: &str, value: &str, max_age: u64) -> String {

@@ -40,7 +40,7 @@ fn user(name: &str) -> Identity {
     }
 }
 
-fn config(auth: &str, apps: &str) -> tinyauth_wasm::config::Config {
+fn config(auth: &str, apps: &str) -> common::Env {
     let auth: Value = serde_json::from_str(if auth.is_empty() { "{}" } else { auth }).unwrap();
     let apps: Value = serde_json::from_str(if apps.is_empty() { "{}" } else { apps }).unwrap();
     compile(&json!({
@@ -85,7 +85,13 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
     }
     let mut view = RequestView::from_headers(&headers);
     view.peer = Some(peer.parse().unwrap());
-    let decision = flow::on_request(&config, &view, NOW, &mut common::Counter::default());
+    let decision = flow::on_request(
+        &config,
+        &config.runtime,
+        &view,
+        NOW,
+        &mut common::Counter::default(),
+    );
     match &decision.action {
         Action::Forward(forward) if forward.set.iter().any(|(n, _)| n == "remote-user") => {
             "forward".into()
@@ -267,7 +273,13 @@ fn app_headers_and_basic_auth_reach_the_upstream_and_replace_client_copies() {
             ));
         }
         let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(&config, &view, NOW, &mut common::Counter::default());
+        let decision = flow::on_request(
+            &config,
+            &config.runtime,
+            &view,
+            NOW,
+            &mut common::Counter::default(),
+        );
         let Action::Forward(forward) = decision.action else {
             panic!("forwarded")
         };

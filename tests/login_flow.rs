@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use serde_json::json;
 use tinyauth_wasm::decision::{Action, CallReply, Level, Pending};
-use tinyauth_wasm::flow;
 
 const APP: &str = "https://admin.example.com/dashboard?tab=1";
 
@@ -316,7 +315,7 @@ fn state_mismatch() {
     let state = query_param(location(&start), "state").unwrap();
     // Same flow cookie name (first 16 characters), different state.
     let forged = format!("{}{}", state.get(..16).unwrap(), "x".repeat(27));
-    let callback = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={forged}");
+    let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={forged}");
     let decision = browser.get(&config, &callback, &mut rng);
     let response = response(&decision);
     assert_eq!(response.status, 400);
@@ -337,7 +336,7 @@ fn callback_without_login_cookie() {
     );
     let state = query_param(location(&start), "state").unwrap();
     // Login CSRF: the attacker's callback URL opened in the victim's browser.
-    let callback = format!("{APP_URL}/api/oauth/callback/generic?code=attacker-code&state={state}");
+    let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=attacker-code&state={state}");
     let decision = victim.get(&config, &callback, &mut rng);
     assert_eq!(response(&decision).status, 400);
     assert!(victim.cookie("tinyauth-session-").is_none());
@@ -351,7 +350,9 @@ fn callback_without_state_or_with_repeated_state() {
     for query in ["code=c", "code=c&state=", "code=c&state=a&state=b"] {
         let decision = browser.get(
             &config,
-            &format!("{APP_URL}/api/oauth/callback/generic?{query}"),
+            &format!(
+                "{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&{query}"
+            ),
             &mut rng,
         );
         assert_eq!(response(&decision).status, 400, "{query}");
@@ -369,7 +370,7 @@ fn expired_login_flow() {
         &mut rng,
     );
     let state = query_param(location(&start), "state").unwrap();
-    let callback = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}");
+    let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
     let decision = browser.get_at(&config, &callback, &[], NOW + 601, &mut rng);
     assert_eq!(response(&decision).status, 400);
 }
@@ -386,7 +387,7 @@ fn provider_error_is_shown_and_no_call_is_made() {
     );
     let state = query_param(location(&start), "state").unwrap();
     let callback = format!(
-        "{APP_URL}/api/oauth/callback/generic?error=access_denied&error_description=%3Cscript%3E&state={state}"
+        "{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&error=access_denied&error_description=%3Cscript%3E&state={state}"
     );
     let decision = browser.get(&config, &callback, &mut rng);
     let response = response(&decision);
@@ -428,10 +429,11 @@ fn two_concurrent_logins_both_work() {
         (first, "https://who.example.com/one"),
     ] {
         let state = query_param(location(&start), "state").unwrap();
-        let callback = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}");
+        let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
         let (_, pending) = call(browser.get(&config, &callback, &mut rng));
-        let (_, pending) = call(flow::on_call_reply(&config, pending, &token_reply(), NOW));
-        let done = flow::on_call_reply(&config, pending, &ok_json(&alice()), NOW);
+        let reply = token_reply(&config, &pending, &alice());
+        let (_, pending) = call(config.reply(pending, &reply));
+        let done = config.reply(pending, &ok_json(&alice()));
         assert_eq!(location(&done), want);
         browser.store(response(&done));
     }
@@ -456,10 +458,11 @@ fn open_redirect_in_return_to() {
             &mut rng,
         );
         let state = query_param(location(&start), "state").unwrap();
-        let callback = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}");
+        let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
         let (_, pending) = call(browser.get(&config, &callback, &mut rng));
-        let (_, pending) = call(flow::on_call_reply(&config, pending, &token_reply(), NOW));
-        let done = flow::on_call_reply(&config, pending, &ok_json(&alice()), NOW);
+        let reply = token_reply(&config, &pending, &alice());
+        let (_, pending) = call(config.reply(pending, &reply));
+        let done = config.reply(pending, &ok_json(&alice()));
         assert_eq!(location(&done), "https://auth.example.com/", "{target}");
     }
 }
@@ -475,7 +478,7 @@ fn token_call_uses_the_configured_cluster_and_basic_auth() {
         &mut rng,
     );
     let state = query_param(location(&start), "state").unwrap();
-    let callback = format!("{APP_URL}/api/oauth/callback/generic?code=the-code&state={state}");
+    let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=the-code&state={state}");
     let (token_call, pending) = call(browser.get(&config, &callback, &mut rng));
     assert_eq!(token_call.cluster, "pocket_id");
     assert_eq!(
@@ -486,7 +489,8 @@ fn token_call_uses_the_configured_cluster_and_basic_auth() {
         .header_value("authorization")
         .unwrap()
         .starts_with("Basic "));
-    let (userinfo_call, _) = call(flow::on_call_reply(&config, pending, &token_reply(), NOW));
+    let reply = token_reply(&config, &pending, &alice());
+    let (userinfo_call, _) = call(config.reply(pending, &reply));
     assert_eq!(
         userinfo_call.header_value(":path"),
         Some("/api/oidc/userinfo")
@@ -498,18 +502,14 @@ fn token_call_uses_the_configured_cluster_and_basic_auth() {
 }
 
 /// Runs a login up to the token call and returns the paused state.
-fn paused_at_token(
-    config: &tinyauth_wasm::config::Config,
-    browser: &mut Browser,
-    rng: &mut Counter,
-) -> Pending {
+fn paused_at_token(config: &Env, browser: &mut Browser, rng: &mut Counter) -> Pending {
     let start = browser.get(
         config,
         "https://auth.example.com/api/oauth/start/generic",
         rng,
     );
     let state = query_param(location(&start), "state").unwrap();
-    let callback = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}");
+    let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
     call(browser.get(config, &callback, rng)).1
 }
 
@@ -589,10 +589,11 @@ fn provider_down_slow_or_junk_gives_an_error_page_and_no_session() {
         let mut rng = Counter::default();
         let pending = paused_at_token(&config, &mut browser, &mut rng);
         let decision = if at_token {
-            flow::on_call_reply(&config, pending, &reply, NOW)
+            config.reply(pending, &reply)
         } else {
-            let (_, pending) = call(flow::on_call_reply(&config, pending, &token_reply(), NOW));
-            flow::on_call_reply(&config, pending, &reply, NOW)
+            let token = token_reply(&config, &pending, &alice());
+            let (_, pending) = call(config.reply(pending, &token));
+            config.reply(pending, &reply)
         };
         let response = response(&decision);
         browser.store(response);
@@ -641,7 +642,9 @@ fn logs_never_contain_secrets() {
 
 #[test]
 fn logout_clears_the_session_cookie() {
-    let config = compile(&base_config());
+    let mut value = base_config();
+    value["oauth"]["providers"]["generic"]["logoutAtProvider"] = json!(false);
+    let config = compile(&value);
     let mut browser = Browser::new();
     let mut rng = Counter::default();
     login(&config, &mut browser, APP, &alice(), &mut rng);
@@ -657,12 +660,39 @@ fn logout_clears_the_session_cookie() {
     assert_eq!(response_status(&mut browser, &config, APP, &mut rng), 302);
 }
 
-fn response_status(
-    browser: &mut Browser,
-    config: &tinyauth_wasm::config::Config,
-    url: &str,
-    rng: &mut Counter,
-) -> u16 {
+#[test]
+fn logout_ends_the_provider_session_with_the_id_token_hint() {
+    let config = compile(&base_config());
+    let mut browser = Browser::new();
+    let mut rng = Counter::default();
+    login(&config, &mut browser, APP, &alice(), &mut rng);
+    let kept = browser
+        .cookie("tinyauth-idt-")
+        .expect("the ID token is kept for logout")
+        .to_owned();
+    let decision = browser.get(&config, "https://auth.example.com/logout", &mut rng);
+    let to = location(&decision);
+    assert!(
+        to.starts_with("https://id.example.com/api/oidc/end-session?"),
+        "{to}"
+    );
+    assert_eq!(
+        query_param(to, "id_token_hint").as_deref(),
+        Some(kept.as_str())
+    );
+    assert_eq!(
+        query_param(to, "post_logout_redirect_uri").as_deref(),
+        Some("https://auth.example.com/logout/done")
+    );
+    assert_eq!(query_param(to, "client_id").as_deref(), Some("tinyauth"));
+    assert!(query_param(to, "state").unwrap().len() >= 43);
+    assert!(browser.cookie("tinyauth-session-").is_none());
+    assert!(browser.cookie("tinyauth-idt-").is_none());
+    let done = browser.get(&config, "https://auth.example.com/logout/done", &mut rng);
+    assert!(body(response(&done)).contains("logged out"));
+}
+
+fn response_status(browser: &mut Browser, config: &Env, url: &str, rng: &mut Counter) -> u16 {
     let decision = browser.get(config, url, rng);
     match &decision.action {
         Action::Respond(r) => r.status,

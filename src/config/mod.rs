@@ -28,6 +28,7 @@ pub const FLOW_TTL_SECONDS: u64 = 600;
 const RESERVED_PROVIDER_IDS: [&str; 3] = ["local", "ldap", "tailscale"];
 const DEFAULT_SCOPES: &str = "openid email profile groups";
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_CLOCK_SKEW: u64 = 60;
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,38 @@ pub struct Endpoint {
     pub authority: String,
 }
 
-/// One OAuth/OIDC provider.
+/// Where the user's claims come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimsSource {
+    /// The userinfo endpoint (Tinyauth's way); its `sub` must equal the ID
+    /// token's when the ID token is verified.
+    UserInfo,
+    /// The verified ID token; the userinfo call is skipped.
+    IdToken,
+}
+
+/// Which claim holds each piece of the identity (Tinyauth's `claims.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            username: "preferred_username".into(),
+            email: "email".into(),
+            name: "name".into(),
+            groups: "groups".into(),
+        }
+    }
+}
+
+/// One OAuth/OIDC provider, as configured. Endpoints not configured here come
+/// from discovery at run time (see [`crate::discovery`]).
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub id: String,
@@ -79,9 +111,15 @@ pub struct Provider {
     pub client_id: String,
     pub client_secret: Option<Secret>,
     pub auth_method: TokenAuthMethod,
-    pub authorize_url: HttpUrl,
-    pub token: Endpoint,
-    pub userinfo: Endpoint,
+    /// The configured issuer (no trailing slash), if any.
+    pub issuer: Option<String>,
+    /// The discovery document to fetch, when configuration leaves anything open.
+    pub discovery: Option<Endpoint>,
+    pub authorize_url: Option<HttpUrl>,
+    pub token: Option<Endpoint>,
+    pub userinfo: Option<Endpoint>,
+    pub jwks: Option<Endpoint>,
+    pub end_session_url: Option<HttpUrl>,
     /// Space-separated, as sent in the authorization request.
     pub scopes: String,
     /// `<appUrl>/api/oauth/callback/<id>`.
@@ -89,6 +127,32 @@ pub struct Provider {
     /// The provider's own email whitelist; when empty the global one applies.
     pub whitelist: Filter,
     pub timeout_ms: u64,
+    pub verify_id_token: bool,
+    pub claims_from: ClaimsSource,
+    pub claim_names: ClaimNames,
+    pub require_email_verified: bool,
+    pub logout_at_provider: bool,
+    pub post_logout_redirect_uri: String,
+    pub clock_skew: u64,
+    cluster: Option<String>,
+    authority: Option<String>,
+}
+
+impl Provider {
+    /// The issuer ID tokens and discovery must name: the configured one, else
+    /// the origin of the authorization URL (Pocket ID's issuer is its base URL).
+    pub fn expected_issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| {
+            self.authorize_url
+                .as_ref()
+                .map(HttpUrl::origin)
+                .unwrap_or_default()
+        })
+    }
+
+    pub fn needs_userinfo(&self) -> bool {
+        self.claims_from == ClaimsSource::UserInfo
+    }
 }
 
 /// One protected app.
@@ -153,6 +217,9 @@ impl IpRules {
 #[derive(Debug, Clone)]
 pub struct Cookies {
     pub session_name: String,
+    /// Host-only cookie on the auth host (path `/logout`) keeping the ID token
+    /// for RP-initiated logout.
+    pub id_token_name: String,
     /// Each login flow's cookie is this prefix plus a flow id.
     pub flow_prefix: String,
     /// `None` means host-only cookies on the auth host.
@@ -192,6 +259,7 @@ pub struct Config {
     pub whitelist: Filter,
     pub apps: Apps,
     pub title: String,
+    clusters: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -227,6 +295,15 @@ impl Config {
             .end()
             .map_err(|_| ConfigError::new("configuration", "has trailing characters"))?;
         compile(raw)
+    }
+
+    /// Where to send a call to `url` for `provider` (used for discovered URLs).
+    pub fn endpoint_for(&self, url: HttpUrl, provider: &Provider) -> Endpoint {
+        endpoint_for(&self.clusters, provider, url)
+    }
+
+    pub fn provider_index(&self, id: &str) -> Option<usize> {
+        self.providers.iter().position(|p| p.id == id)
     }
 
     pub fn provider(&self, id: &str) -> Option<&Provider> {
@@ -326,6 +403,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         whitelist,
         apps,
         title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
+        clusters: raw.clusters,
     })
 }
 
@@ -352,6 +430,7 @@ fn compile_cookies(auth: &raw::RawAuth, app_url: &HttpUrl) -> (String, Cookies) 
         .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
     let cookies = Cookies {
         session_name: format!("tinyauth-session-{instance}"),
+        id_token_name: format!("tinyauth-idt-{instance}"),
         flow_prefix: format!("tinyauth-flow-{instance}-"),
         domain,
         secure,
@@ -480,6 +559,137 @@ fn compile_provider(
     clusters: &BTreeMap<String, String>,
 ) -> Result<Provider, ConfigError> {
     let field = |name: &str| format!("oauth.providers.{id}.{name}");
+    check_provider_id(id)?;
+    let text = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let url = |value: &Option<String>, name: &str| -> Result<Option<HttpUrl>, ConfigError> {
+        text(value)
+            .map(|raw| {
+                HttpUrl::parse(&raw)
+                    .map_err(|err| ConfigError::new(field(name), format!("`{raw}` {err}")))
+            })
+            .transpose()
+    };
+
+    let client_id =
+        text(&raw.client_id).ok_or_else(|| ConfigError::new(field("clientId"), "is required"))?;
+    let (auth_method, client_secret) = compile_client_auth(raw, &field)?;
+    let issuer =
+        url(&raw.issuer, "issuer")?.map(|u| u.to_string().trim_end_matches('/').to_owned());
+    let authorize_url = url(&raw.auth_url, "authUrl")?;
+    if issuer.is_none() && authorize_url.is_none() {
+        return Err(ConfigError::new(
+            field("issuer"),
+            "is required when authUrl is not set (the filter discovers the endpoints from it)",
+        ));
+    }
+    let flag = |value: Option<raw::Flag>, default: bool| value.map_or(default, |f| f.0);
+    let verify_id_token = flag(raw.verify_id_token, true);
+    let claims_from = compile_claims_from(raw.claims_from.as_deref(), verify_id_token, &field)?;
+
+    let scopes = compile_scopes(raw, verify_id_token, &field)?;
+    let (timeout_ms, clock_skew) = compile_timing(raw, &field)?;
+    let name = text(&raw.name).unwrap_or_else(|| default_provider_name(id));
+    let claim_names = compile_claim_names(&raw.claims);
+    let post_logout_redirect_uri = match text(&raw.post_logout_redirect_uri) {
+        Some(raw_uri) => HttpUrl::parse(&raw_uri)
+            .map_err(|err| {
+                ConfigError::new(field("postLogoutRedirectUri"), format!("`{raw_uri}` {err}"))
+            })?
+            .to_string(),
+        None => format!("{}/logout/done", app_url.origin()),
+    };
+
+    let mut provider = Provider {
+        id: id.to_owned(),
+        name,
+        client_id,
+        client_secret,
+        auth_method,
+        issuer,
+        discovery: None,
+        authorize_url,
+        token: None,
+        userinfo: None,
+        jwks: None,
+        end_session_url: url(&raw.end_session_url, "endSessionUrl")?,
+        scopes,
+        redirect_uri: format!("{}/api/oauth/callback/{id}", app_url.origin()),
+        whitelist: compile_filter(
+            &field("whitelist"),
+            raw.whitelist.as_ref(),
+            Case::Insensitive,
+        )?,
+        timeout_ms,
+        verify_id_token,
+        claims_from,
+        claim_names,
+        require_email_verified: flag(raw.require_email_verified, false),
+        logout_at_provider: flag(raw.logout_at_provider, true),
+        post_logout_redirect_uri,
+        clock_skew,
+        cluster: text(&raw.cluster),
+        authority: text(&raw.authority),
+    };
+    let token = url(&raw.token_url, "tokenUrl")?;
+    let userinfo = url(&raw.user_info_url, "userInfoUrl")?;
+    let jwks = url(&raw.jwks_url, "jwksUrl")?;
+    provider.token = token.map(|u| endpoint_for(clusters, &provider, u));
+    provider.userinfo = userinfo.map(|u| endpoint_for(clusters, &provider, u));
+    provider.jwks = jwks.map(|u| endpoint_for(clusters, &provider, u));
+    // Discovery fills whatever configuration leaves open; with the seed's plain
+    // configuration that is the issuer and the JWKS (from the authorize URL's
+    // origin), so ID tokens are verified by default.
+    let complete = (provider.issuer.is_some() || !provider.verify_id_token)
+        && provider.authorize_url.is_some()
+        && provider.token.is_some()
+        && (!provider.needs_userinfo() || provider.userinfo.is_some())
+        && (!provider.verify_id_token || provider.jwks.is_some());
+    if !complete {
+        let base = provider.expected_issuer();
+        let discovery = HttpUrl::parse(&format!("{base}/.well-known/openid-configuration"))
+            .map_err(|err| {
+                ConfigError::new(
+                    field("issuer"),
+                    format!("cannot build the discovery URL: {err}"),
+                )
+            })?;
+        provider.discovery = Some(endpoint_for(clusters, &provider, discovery));
+    }
+    Ok(provider)
+}
+
+/// The Envoy cluster and `:authority` for a call to `url`: the `clusters`
+/// entry for `host:port` or `host`, else the provider's `cluster`, else the name
+/// Istio gives a `ServiceEntry` host, `outbound|<port>||<host>`.
+fn endpoint_for(
+    clusters: &BTreeMap<String, String>,
+    provider: &Provider,
+    url: HttpUrl,
+) -> Endpoint {
+    let host_port = format!("{}:{}", url.host(), url.effective_port());
+    let cluster = clusters
+        .get(&host_port)
+        .or_else(|| clusters.get(url.host()))
+        .cloned()
+        .or_else(|| provider.cluster.clone())
+        .unwrap_or_else(|| format!("outbound|{}||{}", url.effective_port(), url.host()));
+    Endpoint {
+        cluster,
+        authority: provider
+            .authority
+            .clone()
+            .unwrap_or_else(|| url.authority()),
+        url,
+    }
+}
+
+fn check_provider_id(id: &str) -> Result<(), ConfigError> {
     if id.is_empty()
         || !id
             .bytes()
@@ -496,40 +706,56 @@ fn compile_provider(
             "is reserved by Tinyauth for its own login methods",
         ));
     }
-    let required = |value: &Option<String>, name: &str| -> Result<String, ConfigError> {
-        value
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| ConfigError::new(field(name), "is required"))
-    };
-    let url = |value: &Option<String>, name: &str| -> Result<HttpUrl, ConfigError> {
-        let raw = required(value, name)?;
-        HttpUrl::parse(&raw).map_err(|err| ConfigError::new(field(name), format!("`{raw}` {err}")))
-    };
+    Ok(())
+}
 
-    let client_id = required(&raw.client_id, "clientId")?;
-    let (auth_method, client_secret) = compile_client_auth(raw, &field)?;
-    let authorize_url = url(&raw.auth_url, "authUrl")?;
-    let token_url = url(&raw.token_url, "tokenUrl")?;
-    let userinfo_url = url(&raw.user_info_url, "userInfoUrl")?;
-    let cluster = raw
-        .cluster
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let authority = raw
-        .authority
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty());
-    let endpoint = |url: HttpUrl| Endpoint {
-        cluster: cluster.map_or_else(|| cluster_for(&url, clusters), str::to_owned),
-        authority: authority.map_or_else(|| url.authority(), str::to_owned),
-        url,
-    };
+fn compile_claims_from(
+    raw: Option<&str>,
+    verify_id_token: bool,
+    field: &dyn Fn(&str) -> String,
+) -> Result<ClaimsSource, ConfigError> {
+    match raw.map(str::trim) {
+        None | Some("" | "userinfo") => Ok(ClaimsSource::UserInfo),
+        Some("idToken") if verify_id_token => Ok(ClaimsSource::IdToken),
+        Some("idToken") => Err(ConfigError::new(
+            field("claimsFrom"),
+            "idToken needs verifyIdToken: claims are only read from a verified ID token",
+        )),
+        Some(other) => Err(ConfigError::new(
+            field("claimsFrom"),
+            format!("`{other}` is not userinfo or idToken"),
+        )),
+    }
+}
 
+/// `timeoutMs` and `clockSkewSeconds`, range-checked.
+fn compile_timing(
+    raw: &RawProvider,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(u64, u64), ConfigError> {
+    let timeout_ms = raw.timeout_ms.map_or(DEFAULT_TIMEOUT_MS, |t| t.0);
+    if !(100..=60_000).contains(&timeout_ms) {
+        return Err(ConfigError::new(
+            field("timeoutMs"),
+            "must be between 100 and 60000",
+        ));
+    }
+    let clock_skew = raw.clock_skew_seconds.map_or(DEFAULT_CLOCK_SKEW, |s| s.0);
+    if clock_skew > 600 {
+        return Err(ConfigError::new(
+            field("clockSkewSeconds"),
+            "must be at most 600",
+        ));
+    }
+    Ok((timeout_ms, clock_skew))
+}
+
+/// Scopes, space-separated; `openid` is required when ID tokens are verified.
+fn compile_scopes(
+    raw: &RawProvider,
+    verify_id_token: bool,
+    field: &dyn Fn(&str) -> String,
+) -> Result<String, ConfigError> {
     let scopes = raw
         .scopes
         .as_ref()
@@ -544,38 +770,30 @@ fn compile_provider(
             "must name at least one scope (e.g. openid email profile groups)",
         ));
     }
-    let timeout_ms = raw.timeout_ms.map_or(DEFAULT_TIMEOUT_MS, |t| t.0);
-    if !(100..=60_000).contains(&timeout_ms) {
+    if verify_id_token && !scopes.split(' ').any(|s| s == "openid") {
         return Err(ConfigError::new(
-            field("timeoutMs"),
-            "must be between 100 and 60000",
+            field("scopes"),
+            "must include openid to get an ID token (or set verifyIdToken to false)",
         ));
     }
-    let name = raw
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map_or_else(|| default_provider_name(id), str::to_owned);
+    Ok(scopes)
+}
 
-    Ok(Provider {
-        id: id.to_owned(),
-        name,
-        client_id,
-        client_secret,
-        auth_method,
-        authorize_url,
-        token: endpoint(token_url),
-        userinfo: endpoint(userinfo_url),
-        scopes,
-        redirect_uri: format!("{}/api/oauth/callback/{id}", app_url.origin()),
-        whitelist: compile_filter(
-            &field("whitelist"),
-            raw.whitelist.as_ref(),
-            Case::Insensitive,
-        )?,
-        timeout_ms,
-    })
+fn compile_claim_names(raw: &raw::RawClaims) -> ClaimNames {
+    let pick = |value: &Option<String>, default: String| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map_or(default, str::to_owned)
+    };
+    let defaults = ClaimNames::default();
+    ClaimNames {
+        username: pick(&raw.username, defaults.username),
+        email: pick(&raw.email, defaults.email),
+        name: pick(&raw.name, defaults.name),
+        groups: pick(&raw.groups, defaults.groups),
+    }
 }
 
 /// `tokenAuthMethod` and the `clientSecret` it needs (none for a public client).
@@ -611,17 +829,6 @@ fn compile_client_auth(
         (_, Some(secret)) => Some(Secret::new(secret)),
     };
     Ok((auth_method, client_secret))
-}
-
-/// The cluster for calls to `url`: the `clusters` entry for `host:port` or `host`,
-/// else the name Istio gives a `ServiceEntry` host, `outbound|<port>||<host>`.
-fn cluster_for(url: &HttpUrl, clusters: &BTreeMap<String, String>) -> String {
-    let host_port = format!("{}:{}", url.host(), url.effective_port());
-    clusters
-        .get(&host_port)
-        .or_else(|| clusters.get(url.host()))
-        .cloned()
-        .unwrap_or_else(|| format!("outbound|{}||{}", url.effective_port(), url.host()))
 }
 
 fn default_provider_name(id: &str) -> String {

@@ -83,6 +83,28 @@ pub(crate) struct RawProvider {
     pub authority: Option<String>,
     /// Filter-only: timeout of each call in milliseconds.
     pub timeout_ms: Option<Seconds>,
+    /// The provider's issuer; discovery starts from it.
+    pub issuer: Option<String>,
+    pub jwks_url: Option<String>,
+    pub end_session_url: Option<String>,
+    pub verify_id_token: Option<Flag>,
+    /// `userinfo` (default) or `idToken`.
+    pub claims_from: Option<String>,
+    #[serde(default)]
+    pub claims: RawClaims,
+    pub require_email_verified: Option<Flag>,
+    pub logout_at_provider: Option<Flag>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub clock_skew_seconds: Option<Seconds>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawClaims {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

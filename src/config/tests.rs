@@ -73,10 +73,13 @@ fn base_config_compiles_with_tinyauth_defaults() {
         "https://tinyauth.example.com/api/oauth/callback/generic"
     );
     assert_eq!(
-        provider.token.cluster,
+        provider.token.as_ref().unwrap().cluster,
         "outbound|443||pocket-id.example.com"
     );
-    assert_eq!(provider.token.authority, "pocket-id.example.com");
+    assert_eq!(
+        provider.token.as_ref().unwrap().authority,
+        "pocket-id.example.com"
+    );
     assert_eq!(provider.scopes, "openid email profile groups");
     assert_eq!(config.apps.list[0].name, "whoami");
     assert_eq!(config.apps.list[0].groups.matches("admins"), Some(true));
@@ -116,12 +119,83 @@ fn accepts_env_style_values_and_lists() {
 fn clusters_map_and_explicit_cluster() {
     let mut config = with(&["clusters"], json!({"pocket-id.example.com": "pocket_id"}));
     let loaded = load(&config).unwrap();
-    assert_eq!(loaded.providers[0].token.cluster, "pocket_id");
+    assert_eq!(
+        loaded.providers[0].token.as_ref().unwrap().cluster,
+        "pocket_id"
+    );
+    // The map names clusters per host; a provider's `cluster` covers its hosts
+    // that are not in the map (such as a discovered internal host).
     config["oauth"]["providers"]["generic"]["cluster"] = json!("explicit");
     config["oauth"]["providers"]["generic"]["authority"] = json!("id.internal");
+    config["oauth"]["providers"]["generic"]["userInfoUrl"] =
+        json!("http://pocket-id.internal:8080/api/oidc/userinfo");
     let loaded = load(&config).unwrap();
-    assert_eq!(loaded.providers[0].userinfo.cluster, "explicit");
-    assert_eq!(loaded.providers[0].userinfo.authority, "id.internal");
+    let provider = &loaded.providers[0];
+    assert_eq!(provider.token.as_ref().unwrap().cluster, "pocket_id");
+    assert_eq!(provider.userinfo.as_ref().unwrap().cluster, "explicit");
+    assert_eq!(provider.userinfo.as_ref().unwrap().authority, "id.internal");
+    let internal = loaded.endpoint_for(
+        crate::url::HttpUrl::parse("http://pocket-id.internal:8080/.well-known/jwks.json").unwrap(),
+        provider,
+    );
+    assert_eq!(internal.cluster, "explicit");
+    let istio = with(
+        &["oauth", "providers", "generic", "tokenUrl"],
+        json!("http://pid.svc.cluster.local:1411/api/oidc/token"),
+    );
+    let loaded = load(&istio).unwrap();
+    assert_eq!(
+        loaded.providers[0].token.as_ref().unwrap().cluster,
+        "outbound|1411||pid.svc.cluster.local"
+    );
+}
+
+#[test]
+fn discovery_is_needed_unless_everything_is_configured() {
+    // The seed's plain configuration: verified by default, so the issuer and
+    // JWKS are discovered from the authorize URL's origin.
+    let seed = load(&base()).unwrap();
+    let discovery = seed.providers[0].discovery.as_ref().unwrap();
+    assert_eq!(
+        discovery.url.to_string(),
+        "https://pocket-id.example.com/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        seed.providers[0].expected_issuer(),
+        "https://pocket-id.example.com"
+    );
+    // Everything explicit: no discovery.
+    let mut explicit = base();
+    explicit["oauth"]["providers"]["generic"]["issuer"] = json!("https://pocket-id.example.com/");
+    explicit["oauth"]["providers"]["generic"]["jwksUrl"] =
+        json!("https://pocket-id.example.com/.well-known/jwks.json");
+    let explicit = load(&explicit).unwrap();
+    assert!(explicit.providers[0].discovery.is_none());
+    assert_eq!(
+        explicit.providers[0].issuer.as_deref(),
+        Some("https://pocket-id.example.com")
+    );
+    // Verification off and all three URLs: Tinyauth's behaviour, no discovery.
+    let unverified = load(&with(
+        &["oauth", "providers", "generic", "verifyIdToken"],
+        json!(false),
+    ))
+    .unwrap();
+    assert!(
+        unverified.providers[0].discovery.is_none() || unverified.providers[0].issuer.is_none()
+    );
+    // Only an issuer: everything comes from discovery.
+    let issuer_only = load(&json!({
+        "appUrl": "https://auth.example.com", "secret": "0123456789abcdef0123456789abcdef",
+        "oauth": {"providers": {"pid": {"issuer": "https://id.example.com", "clientId": "c", "clientSecret": "s"}}}
+    }))
+    .unwrap();
+    let provider = &issuer_only.providers[0];
+    assert!(provider.authorize_url.is_none() && provider.token.is_none());
+    assert_eq!(
+        provider.discovery.as_ref().unwrap().url.to_string(),
+        "https://id.example.com/.well-known/openid-configuration"
+    );
 }
 
 #[test]
@@ -169,7 +243,14 @@ fn invalid_configurations_name_the_field() {
         ("missing clientId", without(&["oauth", "providers", "generic", "clientId"]), "oauth.providers.generic.clientId", "required"),
         ("missing clientSecret", without(&["oauth", "providers", "generic", "clientSecret"]), "oauth.providers.generic.clientSecret", "required"),
         ("malformed tokenUrl", with(&["oauth", "providers", "generic", "tokenUrl"], json!("https://user@pocket-id/x")), "oauth.providers.generic.tokenUrl", "user info"),
-        ("missing userInfoUrl", without(&["oauth", "providers", "generic", "userInfoUrl"]), "oauth.providers.generic.userInfoUrl", "required"),
+        ("neither issuer nor authUrl", without(&["oauth", "providers", "generic", "authUrl"]), "oauth.providers.generic.issuer", "required when authUrl"),
+        ("malformed issuer", with(&["oauth", "providers", "generic", "issuer"], json!("pocket-id")), "oauth.providers.generic.issuer", "absolute http"),
+        ("claims from an unverified ID token", with(&["oauth", "providers", "generic"], json!({"clientId": "c", "clientSecret": "s", "authUrl": "https://id.example.com/a", "verifyIdToken": false, "claimsFrom": "idToken"})), "oauth.providers.generic.claimsFrom", "needs verifyIdToken"),
+        ("unknown claims source", with(&["oauth", "providers", "generic", "claimsFrom"], json!("accessToken")), "oauth.providers.generic.claimsFrom", "not userinfo or idToken"),
+        ("no openid scope", with(&["oauth", "providers", "generic", "scopes"], json!("email profile")), "oauth.providers.generic.scopes", "must include openid"),
+        ("huge clock skew", with(&["oauth", "providers", "generic", "clockSkewSeconds"], json!(3600)), "oauth.providers.generic.clockSkewSeconds", "at most 600"),
+        ("bad post-logout URL", with(&["oauth", "providers", "generic", "postLogoutRedirectUri"], json!("/done")), "oauth.providers.generic.postLogoutRedirectUri", "absolute http"),
+        ("unknown claim key", with(&["oauth", "providers", "generic", "claims"], json!({"role": "x"})), "oauth.providers.generic.claims.role", "unknown field"),
         ("bad auth method", with(&["oauth", "providers", "generic", "tokenAuthMethod"], json!("private_key_jwt")), "oauth.providers.generic.tokenAuthMethod", "not one of"),
         ("secret on public client", with(&["oauth", "providers", "generic", "tokenAuthMethod"], json!("none")), "oauth.providers.generic.clientSecret", "must be empty"),
         ("bad timeout", with(&["oauth", "providers", "generic", "timeoutMs"], json!(5)), "oauth.providers.generic.timeoutMs", "between"),

@@ -2,6 +2,7 @@
 //! applies the decision; when the core asks for a provider call it dispatches
 //! it, keeps the paused login, and feeds the reply back to the core.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
 
 use crate::config::Config;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::discovery::Runtime;
 use crate::flow;
 use crate::ip::parse_socket_address;
 use crate::request::RequestView;
@@ -19,6 +21,7 @@ use super::{log, now_seconds, write_log, HostEntropy};
 
 pub(super) struct FilterHttp {
     config: Option<Rc<Config>>,
+    runtime: Rc<RefCell<Runtime>>,
     /// The login waiting for a provider reply, with the call's token.
     pending: Option<(u32, Pending)>,
     /// Headers to add to the upstream response (a renewed session cookie).
@@ -26,17 +29,35 @@ pub(super) struct FilterHttp {
 }
 
 impl FilterHttp {
-    pub(super) fn new(config: Option<Rc<Config>>) -> Self {
+    pub(super) fn new(config: Option<Rc<Config>>, runtime: Rc<RefCell<Runtime>>) -> Self {
         Self {
             config,
+            runtime,
             pending: None,
             response_headers: Vec::new(),
+        }
+    }
+
+    /// Runs `f` with the provider state. The state is only borrowed for the
+    /// length of one core call, so the borrow cannot fail; if it somehow did,
+    /// an empty state makes logins answer 503 instead of panicking.
+    fn with_runtime<T>(&self, f: impl FnOnce(&Runtime) -> T) -> T {
+        match self.runtime.try_borrow() {
+            Ok(runtime) => f(&runtime),
+            Err(_) => f(&Runtime::default()),
         }
     }
 
     /// Applies a decision; returns what the request should do next.
     fn apply(&mut self, config: &Config, decision: Decision) -> HostAction {
         write_log(&decision.log);
+        if !decision.updates.is_empty() {
+            if let Ok(mut runtime) = self.runtime.try_borrow_mut() {
+                for update in decision.updates {
+                    runtime.apply(update);
+                }
+            }
+        }
         match decision.action {
             Action::Forward(forward) => {
                 apply_forward(&forward);
@@ -72,12 +93,10 @@ impl FilterHttp {
                                 call.cluster
                             ),
                         );
-                        let decision = flow::on_call_reply(
-                            config,
-                            pending,
-                            &CallReply::default(),
-                            now_seconds(),
-                        );
+                        let no_reply = CallReply::default();
+                        let decision = self.with_runtime(|runtime| {
+                            flow::on_call_reply(config, runtime, pending, &no_reply, now_seconds())
+                        });
                         self.apply(config, decision)
                     }
                 }
@@ -106,20 +125,10 @@ impl Context for FilterHttp {
             send(&crate::respond::json_status(500, "Internal Server Error"));
             return;
         }
-        let status = if num_headers == 0 {
-            None
-        } else {
-            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<u16>().ok())
-        };
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let decision =
-            flow::on_call_reply(&config, pending, &CallReply { status, body }, now_seconds());
+        let reply = call_reply(num_headers, body_size);
+        let decision = self.with_runtime(|runtime| {
+            flow::on_call_reply(&config, runtime, pending, &reply, now_seconds())
+        });
         if self.apply(&config, decision) == HostAction::Continue {
             let _ = hostcalls::resume_http_request();
         }
@@ -142,7 +151,9 @@ impl HttpContext for FilterHttp {
                 .flatten()
                 .and_then(|address| parse_socket_address(std::str::from_utf8(&address).ok()?));
         }
-        let decision = flow::on_request(&config, &view, now_seconds(), &mut HostEntropy);
+        let decision = self.with_runtime(|runtime| {
+            flow::on_request(&config, runtime, &view, now_seconds(), &mut HostEntropy)
+        });
         self.apply(&config, decision)
     }
 
@@ -156,6 +167,23 @@ impl HttpContext for FilterHttp {
         }
         HostAction::Continue
     }
+}
+
+/// The reply to a provider call: status (if any) and body.
+pub(super) fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
+    let status = if num_headers == 0 {
+        None
+    } else {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<u16>().ok())
+    };
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    CallReply { status, body }
 }
 
 /// The request headers. The SDK's string variant panics on a non-UTF-8 value,

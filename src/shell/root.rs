@@ -1,22 +1,104 @@
-//! The root context: compiles the plugin configuration once and hands it to
-//! every HTTP context.
+//! The root context: compiles the plugin configuration once, owns the per-VM
+//! provider state (discovery document and JWKS), and runs the background
+//! fetches that keep it current.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use crate::config::Config;
+use crate::decision::CallReply;
+use crate::discovery::{self, Fetch, Runtime};
 
 use super::http::FilterHttp;
+use super::{now_seconds, write_log};
+
+/// How often the root checks for due fetches; cheap when nothing is due.
+const TICK: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 pub(super) struct FilterRoot {
     config: Option<Rc<Config>>,
+    runtime: Rc<RefCell<Runtime>>,
+    /// Background calls in flight: dispatch token → (provider index, document).
+    fetches: HashMap<u32, (usize, Fetch)>,
 }
 
-impl Context for FilterRoot {}
+impl FilterRoot {
+    fn run_due_fetches(&mut self) {
+        let (Some(config), Ok(mut runtime)) = (self.config.clone(), self.runtime.try_borrow_mut())
+        else {
+            return;
+        };
+        let now = now_seconds();
+        for (index, fetch, call) in discovery::due_fetches(&config, &mut runtime, now) {
+            let headers: Vec<(&str, &str)> = call
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            match hostcalls::dispatch_http_call(
+                &call.cluster,
+                headers,
+                call.body.as_deref(),
+                Vec::new(),
+                Duration::from_millis(call.timeout_ms),
+            ) {
+                Ok(token) => {
+                    self.fetches.insert(token, (index, fetch));
+                }
+                Err(status) => {
+                    let lines = discovery::on_fetch_reply(
+                        &config,
+                        &mut runtime,
+                        index,
+                        fetch,
+                        &CallReply::default(),
+                        now,
+                    );
+                    let _ = hostcalls::log(
+                        LogLevel::Error,
+                        &format!(
+                            "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
+                            call.cluster
+                        ),
+                    );
+                    write_log(&lines);
+                }
+            }
+        }
+    }
+}
+
+impl Context for FilterRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some((index, fetch)) = self.fetches.remove(&token_id) else {
+            return;
+        };
+        let reply = super::http::call_reply(num_headers, body_size);
+        let (Some(config), Ok(mut runtime)) = (self.config.clone(), self.runtime.try_borrow_mut())
+        else {
+            return;
+        };
+        let lines =
+            discovery::on_fetch_reply(&config, &mut runtime, index, fetch, &reply, now_seconds());
+        write_log(&lines);
+        drop(runtime);
+        // A discovery success makes the JWKS fetch due at once.
+        self.run_due_fetches();
+    }
+}
 
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -36,7 +118,10 @@ impl RootContext for FilterRoot {
                         config.apps.list.len()
                     ),
                 );
+                self.runtime = Rc::new(RefCell::new(Runtime::new(&config)));
                 self.config = Some(Rc::new(config));
+                self.fetches.clear();
+                let _ = hostcalls::set_tick_period(TICK);
                 true
             }
             Err(err) => {
@@ -48,8 +133,15 @@ impl RootContext for FilterRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        self.run_due_fetches();
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(FilterHttp::new(self.config.clone())))
+        Some(Box::new(FilterHttp::new(
+            self.config.clone(),
+            Rc::clone(&self.runtime),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -3,7 +3,16 @@
 
 // Test helpers fail loudly by design; the no-panic rule is for `src/`.
 #![allow(dead_code, unreachable_pub)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod idp;
+
+use std::ops::Deref;
 
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
@@ -11,8 +20,11 @@ use tinyauth_wasm::crypto::{Entropy, EntropyUnavailable};
 use tinyauth_wasm::decision::{
     Action, CallReply, Decision, Forward, OutboundCall, Pending, Response,
 };
+use tinyauth_wasm::discovery::{self, Fetch, Runtime};
 use tinyauth_wasm::flow;
 use tinyauth_wasm::request::RequestView;
+
+use idp::TestKey;
 
 pub const APP_URL: &str = "https://auth.example.com";
 pub const SECRET: &str = "test-secret-test-secret-test-secret-1234";
@@ -42,8 +54,66 @@ pub fn base_config() -> Value {
     })
 }
 
-pub fn compile(value: &Value) -> Config {
-    Config::from_json(value.to_string().as_bytes()).expect("test config compiles")
+/// A compiled configuration plus a provider state as this VM would hold it
+/// after discovery and the JWKS fetch succeeded (with [`TestKey::rs256`]).
+pub struct Env {
+    pub config: Config,
+    pub runtime: Runtime,
+}
+
+impl Deref for Env {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Env {
+    /// Continues a paused login with `reply`.
+    pub fn reply(&self, pending: Pending, reply: &CallReply) -> Decision {
+        flow::on_call_reply(&self.config, &self.runtime, pending, reply, NOW)
+    }
+}
+
+pub fn compile(value: &Value) -> Env {
+    let config = Config::from_json(value.to_string().as_bytes()).expect("test config compiles");
+    let jwks = idp::jwks(&[&TestKey::rs256()]);
+    let runtime = ready_runtime(&config, &jwks);
+    Env { config, runtime }
+}
+
+/// The discovery document a provider at `issuer` would publish.
+pub fn discovery_document(issuer: &str) -> Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/api/oidc/token"),
+        "userinfo_endpoint": format!("{issuer}/api/oidc/userinfo"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "end_session_endpoint": format!("{issuer}/api/oidc/end-session"),
+        "authorization_response_iss_parameter_supported": true
+    })
+}
+
+/// Runs the real background state machine against canned replies until every
+/// provider is ready.
+pub fn ready_runtime(config: &Config, jwks: &Value) -> Runtime {
+    let mut runtime = Runtime::new(config);
+    for _ in 0..4 {
+        for (index, fetch, _call) in discovery::due_fetches(config, &mut runtime, NOW) {
+            let body = match fetch {
+                Fetch::Discovery => discovery_document(&config.providers[index].expected_issuer()),
+                Fetch::Jwks => jwks.clone(),
+            };
+            discovery::on_fetch_reply(config, &mut runtime, index, fetch, &ok_json(&body), NOW);
+        }
+    }
+    for index in 0..config.providers.len() {
+        runtime
+            .readiness(config, index, NOW)
+            .expect("test provider is ready");
+    }
+    runtime
 }
 
 /// Deterministic "random" bytes: a counter, so every token differs.
@@ -111,13 +181,13 @@ impl Browser {
         headers
     }
 
-    pub fn get(&mut self, config: &Config, url: &str, rng: &mut Counter) -> Decision {
+    pub fn get(&mut self, config: &Env, url: &str, rng: &mut Counter) -> Decision {
         self.get_at(config, url, &[], NOW, rng)
     }
 
     pub fn get_at(
         &mut self,
-        config: &Config,
+        config: &Env,
         url: &str,
         extra: &[(&str, &str)],
         now: u64,
@@ -125,7 +195,7 @@ impl Browser {
     ) -> Decision {
         let headers = self.headers(url, extra);
         let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(config, &view, now, rng);
+        let decision = flow::on_request(config, &config.runtime, &view, now, rng);
         if let Action::Respond(response) = &decision.action {
             self.store(response);
         }
@@ -206,14 +276,42 @@ pub fn ok_json(value: &Value) -> CallReply {
     }
 }
 
-pub fn token_reply() -> CallReply {
+/// The nonce of the login `pending` is paused in.
+pub fn nonce_of(pending: &Pending) -> String {
+    match pending {
+        Pending::Token { flow, .. }
+        | Pending::Keys { flow, .. }
+        | Pending::UserInfo { flow, .. } => flow.nonce.clone(),
+    }
+}
+
+/// A token response whose ID token is signed by [`TestKey::rs256`] for the user
+/// described by `userinfo`, for the login `pending` is paused in.
+pub fn token_reply(config: &Config, pending: &Pending, userinfo: &Value) -> CallReply {
+    let provider = &config.providers[0];
+    let claims = idp::id_claims(
+        &provider.expected_issuer(),
+        &provider.client_id,
+        &nonce_of(pending),
+        NOW,
+        userinfo,
+    );
+    token_reply_with(&TestKey::rs256().mint(&claims))
+}
+
+pub fn token_reply_with(id_token: &str) -> CallReply {
     ok_json(&json!({
         "access_token": "access-token-value",
         "token_type": "bearer",
         "expires_in": 3599,
-        "id_token": "header.payload.signature",
+        "id_token": id_token,
         "refresh_token": "refresh-token-value"
     }))
+}
+
+/// The callback URL the provider sends the browser to, with Pocket ID's `iss`.
+pub fn callback_url(state: &str) -> String {
+    format!("{APP_URL}/api/oauth/callback/generic?code=the-code&state={state}&iss=https%3A%2F%2Fid.example.com")
 }
 
 pub fn alice() -> Value {
@@ -245,7 +343,7 @@ pub fn dave_without_email() -> Value {
 /// returns the final decision of the callback (a redirect with the session, or
 /// a refusal).
 pub fn login(
-    config: &Config,
+    config: &Env,
     browser: &mut Browser,
     start_url: &str,
     claims: &Value,
@@ -264,11 +362,10 @@ pub fn login(
     let to_provider = browser.get(config, &start, rng);
     let authorize = location(&to_provider).to_owned();
     let state = query_param(&authorize, "state").unwrap();
-    let callback =
-        format!("{APP_URL}/api/oauth/callback/generic?code=the-code&state={state}&iss=x");
-    let (_, pending) = call(browser.get(config, &callback, rng));
-    let (_, pending) = call(flow::on_call_reply(config, pending, &token_reply(), NOW));
-    let done = flow::on_call_reply(config, pending, &ok_json(claims), NOW);
+    let (_, pending) = call(browser.get(config, &callback_url(&state), rng));
+    let reply = token_reply(config, &pending, claims);
+    let (_, pending) = call(config.reply(pending, &reply));
+    let done = config.reply(pending, &ok_json(claims));
     if let Action::Respond(response) = &done.action {
         browser.store(response);
     }

@@ -100,12 +100,16 @@ describe('the demo in headless Chromium', () => {
     await page.goto(url('admin'));
     assert.match(await page.textContent('h1'), /Hello, Alice Anderson/);
 
-    // Logout ends it everywhere under the cookie domain.
+    // Logout ends it everywhere under the cookie domain, and at Pocket ID.
     await page.goto(url('auth', '/logout'));
+    await page.waitForURL((u) => u.pathname === '/logout/done');
     assert.match(await page.textContent('body'), /logged out/);
     assert.ok(!(await context.cookies()).some((c) => c.name.startsWith('tinyauth-session-')));
     await page.goto(url('whoami'));
     assert.match(await page.textContent('body'), /Login with Pocket ID/);
+    // The provider session ended too: signing in asks who you are again.
+    await page.getByText('Login with Pocket ID').click();
+    assert.match(await page.textContent('body'), /Sign in to Pocket ID/);
     await context.close();
   });
 

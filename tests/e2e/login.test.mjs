@@ -278,17 +278,22 @@ describe('provider failures at the token and userinfo steps', () => {
     });
   }
 
-  test('an undefined cluster is reported and the user gets an error page', async () => {
+  test('an undefined cluster is reported and logins answer 503 with Retry-After', async () => {
     const t = await startStack({ name: 'no-cluster' }, {
+      waitReady: false,
       customize: (c) => {
         c.oauth.providers.generic.cluster = 'missing_cluster';
         return c;
       },
     });
     try {
-      const r = await loginVia(t.browser('alice'), t.url('whoami', '/'));
-      assert.equal(r.status, 502);
       await t.envoy.waitForLog(/cannot call cluster `missing_cluster`/, 5000);
+      await t.envoy.waitForLog(/provider generic: discovery failed: .*logins through it are refused/, 5000);
+      const r = await loginVia(t.browser('alice'), t.url('whoami', '/'));
+      assert.equal(r.status, 503);
+      assert.match(r.body, /temporarily unavailable/);
+      assert.ok(Number(r.headers['retry-after']) >= 1);
+      assert.equal(t.upstream.requests.length, 0, 'nothing is forwarded');
     } finally {
       await t.stop();
     }

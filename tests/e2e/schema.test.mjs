@@ -13,7 +13,7 @@ import { REPO_ROOT } from './lib/procs.mjs';
 
 const CONFIG_DIR = path.join(REPO_ROOT, 'filter-config');
 const schema = JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, 'schema.json'), 'utf8'));
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
+const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
 const validate = ajv.compile(schema);
 
 function examples() {

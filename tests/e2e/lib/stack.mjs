@@ -13,6 +13,18 @@ export const SECRET = 'e2e-secret-e2e-secret-e2e-secret-0123456789';
 export const CLIENT_ID = 'tinyauth';
 export const CLIENT_SECRET = 'pocket-id-client-secret';
 
+/** The stand-in's client registration for the filter at `appUrl`. */
+export function defaultClients(appUrl) {
+  return [
+    {
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [`${appUrl}/api/oauth/callback/generic`, `${appUrl}/api/oauth/callback/second`],
+      post_logout_redirect_uris: [`${appUrl}/logout/done`, `${appUrl}/`],
+    },
+  ];
+}
+
 /**
  * The filter configuration every suite starts from. `app` is the Envoy port.
  * @param {{port: number, issuer: string}} p
@@ -50,28 +62,27 @@ export function baseFilterConfig({ port, issuer }) {
  * @param {object} [opts]
  * @param {(config: any, ctx: {port: number, issuer: string}) => any} [opts.customize]  edit the filter config
  * @param {object} [opts.provider]      extra startPocketId options
- * @param {object[]} [opts.clients]     override the stand-in's clients
+ * @param {object[]|((appUrl: string) => object[])} [opts.clients]  override the stand-in's clients
+ * @param {number} [opts.port]          the Envoy port (default: a free one)
+ * @param {object} [opts.op]            use this (already started) stand-in
  * @param {number} [opts.concurrency]   Envoy workers (default 2: sessions must work across VMs)
  * @param {Record<string,string>} [opts.envVars]
  * @param {string} [opts.name]
  * @param {boolean} [opts.useRemoteAddress]  Envoy HCM use_remote_address (default true)
+ * @param {object[]} [opts.extraClusters]  more Envoy clusters ({name, host, port, tls?})
+ * @param {boolean} [opts.waitReady]  wait until every VM has the providers' keys (default true)
  */
 export async function startStack(t, opts = {}) {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const appUrl = `http://auth.example.test:${port}`;
-  const op = await startPocketId({
-    port: 0,
-    issuerHost: 'id.example.test',
-    clients: opts.clients ?? [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [`${appUrl}/api/oauth/callback/generic`, `${appUrl}/api/oauth/callback/second`],
-        post_logout_redirect_uris: [`${appUrl}/logout/done`, `${appUrl}/`],
-      },
-    ],
-    ...(opts.provider ?? {}),
-  });
+  const op =
+    opts.op ??
+    (await startPocketId({
+      port: 0,
+      issuerHost: 'id.example.test',
+      clients: typeof opts.clients === 'function' ? opts.clients(appUrl) : opts.clients ?? defaultClients(appUrl),
+      ...(opts.provider ?? {}),
+    }));
   const upstream = await startEchoUpstream();
   const ctx = { port, issuer: op.issuer };
   let filterConfig = baseFilterConfig(ctx);
@@ -84,6 +95,7 @@ export async function startStack(t, opts = {}) {
     clusters: [
       { name: 'app', host: '127.0.0.1', port: upstream.port },
       { name: 'pocket_id', host: '127.0.0.1', port: op.port },
+      ...(opts.extraClusters ?? []),
     ],
     upstreamCluster: 'app',
   });
@@ -94,6 +106,16 @@ export async function startStack(t, opts = {}) {
     await op.close();
     await upstream.close();
     throw err;
+  }
+  if (opts.waitReady !== false) {
+    try {
+      await waitProvidersReady(envoy, filterConfig, opts.concurrency ?? 2);
+    } catch (err) {
+      await envoy.stop();
+      await op.close();
+      await upstream.close();
+      throw err;
+    }
   }
   const stack = {
     port,
@@ -118,6 +140,33 @@ export async function startStack(t, opts = {}) {
     },
   };
   return stack;
+}
+
+/**
+ * Waits until every Wasm VM (Envoy's main thread and each worker) has loaded
+ * each verifying provider's keys: discovery runs per VM, and a request that
+ * lands on a VM still discovering gets a 503.
+ */
+export async function waitProvidersReady(envoy, filterConfig, concurrency, timeoutMs = 20000) {
+  const providers = Object.entries(filterConfig.oauth?.providers ?? {})
+    .filter(([, p]) => p.verifyIdToken !== false)
+    .map(([id]) => id);
+  const vms = concurrency + 1;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const logs = envoy.logs();
+    const missing = providers.filter((id) => {
+      const threads = new Set();
+      const re = new RegExp(`\\]\\[(\\d+)\\]\\[\\w+\\]\\[wasm\\].*provider ${id}: \\d+ signing key\\(s\\) loaded`, 'g');
+      for (const m of logs.matchAll(re)) threads.add(m[1]);
+      return threads.size < vms;
+    });
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`providers ${missing.join(', ')} not ready on all ${vms} VMs after ${timeoutMs} ms:\n${envoy.tail()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**

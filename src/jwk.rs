@@ -1,0 +1,209 @@
+//! JSON Web Key Sets (RFC 7517): the provider's public keys, parsed once per
+//! fetch into ready-to-use verifying keys. Entries the filter cannot use
+//! (encryption keys, unknown key types or curves, malformed or weak keys) are
+//! skipped with a note, never fatal — one odd key must not stop every login.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::crypto::b64url_decode;
+
+/// RSA moduli outside this range are refused (below: too weak; above: the `rsa` crate's
+/// default limit is 4096 bits, raised here because some providers use 8192).
+const RSA_MIN_BITS: usize = 2048;
+const RSA_MAX_BITS: usize = 8192;
+
+/// A verifying key.
+#[derive(Clone)]
+pub enum PublicKey {
+    Rsa(rsa::RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rsa(_) => "PublicKey::Rsa",
+            Self::P256(_) => "PublicKey::P256",
+            Self::P384(_) => "PublicKey::P384",
+            Self::Ed25519(_) => "PublicKey::Ed25519",
+        })
+    }
+}
+
+/// One usable key of a set.
+#[derive(Debug, Clone)]
+pub struct Jwk {
+    pub kid: Option<String>,
+    /// The `alg` the provider pinned to this key, if any.
+    pub alg: Option<String>,
+    pub key: PublicKey,
+}
+
+/// A parsed key set, plus what was skipped (for the log).
+#[derive(Debug, Clone, Default)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+    pub skipped: Vec<String>,
+}
+
+/// The document is not a key set at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAKeySet;
+
+impl fmt::Display for NotAKeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a JSON Web Key Set (no `keys` array)")
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    kty: Option<String>,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+impl Jwks {
+    pub fn parse(body: &[u8]) -> Result<Self, NotAKeySet> {
+        let set: RawSet = serde_json::from_slice(body).map_err(|_| NotAKeySet)?;
+        let mut jwks = Self::default();
+        for (index, value) in set.keys.into_iter().enumerate() {
+            let raw: Result<RawKey, _> = serde_json::from_value(value);
+            let label = |raw: &RawKey| {
+                raw.kid.as_deref().map_or_else(
+                    || format!("#{index}"),
+                    |kid| crate::oidc::printable(kid, 64),
+                )
+            };
+            match raw {
+                Err(_) => jwks.skipped.push(format!("#{index}: not a JWK object")),
+                Ok(raw) => match parse_key(&raw) {
+                    Ok(key) => jwks.keys.push(Jwk {
+                        kid: raw.kid.clone(),
+                        alg: raw.alg.clone(),
+                        key,
+                    }),
+                    Err(why) => jwks.skipped.push(format!("{}: {why}", label(&raw))),
+                },
+            }
+        }
+        Ok(jwks)
+    }
+
+    /// The keys that may verify a token signed with `alg` and the given `kid`.
+    pub fn candidates<'a>(
+        &'a self,
+        alg: &'a str,
+        kid: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Jwk> {
+        self.keys.iter().filter(move |jwk| {
+            kid.is_none_or(|kid| jwk.kid.as_deref() == Some(kid))
+                && jwk.alg.as_deref().is_none_or(|pinned| pinned == alg)
+                && key_fits(&jwk.key, alg)
+        })
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|jwk| jwk.kid.as_deref() == Some(kid))
+    }
+}
+
+/// Whether a key type can verify `alg`.
+fn key_fits(key: &PublicKey, alg: &str) -> bool {
+    matches!(
+        (key, alg),
+        (
+            PublicKey::Rsa(_),
+            "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
+        ) | (PublicKey::P256(_), "ES256")
+            | (PublicKey::P384(_), "ES384")
+            | (PublicKey::Ed25519(_), "EdDSA")
+    )
+}
+
+fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
+    let text = value.ok_or_else(|| format!("missing `{name}`"))?;
+    b64url_decode(text).ok_or_else(|| format!("`{name}` is not base64url"))
+}
+
+fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
+    if let Some(use_) = raw.use_.as_deref() {
+        if use_ != "sig" {
+            return Err(format!(
+                "use `{}` is not sig",
+                crate::oidc::printable(use_, 16)
+            ));
+        }
+    }
+    match (raw.kty.as_deref(), raw.crv.as_deref()) {
+        (Some("RSA"), _) => {
+            let n = rsa::BigUint::from_bytes_be(&field(raw.n.as_ref(), "n")?);
+            let e = rsa::BigUint::from_bytes_be(&field(raw.e.as_ref(), "e")?);
+            let bits = n.bits();
+            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+                return Err(format!(
+                    "RSA modulus of {bits} bits is outside {RSA_MIN_BITS}-{RSA_MAX_BITS}"
+                ));
+            }
+            rsa::RsaPublicKey::new_with_max_size(n, e, RSA_MAX_BITS)
+                .map(PublicKey::Rsa)
+                .map_err(|err| format!("invalid RSA key: {err}"))
+        }
+        (Some("EC"), Some("P-256")) => {
+            let point = ec_point(raw, 32)?;
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(PublicKey::P256)
+                .map_err(|_| "invalid P-256 point".to_owned())
+        }
+        (Some("EC"), Some("P-384")) => {
+            let point = ec_point(raw, 48)?;
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(PublicKey::P384)
+                .map_err(|_| "invalid P-384 point".to_owned())
+        }
+        (Some("OKP"), Some("Ed25519")) => {
+            let x: [u8; 32] = field(raw.x.as_ref(), "x")?
+                .try_into()
+                .map_err(|_| "Ed25519 `x` is not 32 bytes".to_owned())?;
+            ed25519_dalek::VerifyingKey::from_bytes(&x)
+                .map(PublicKey::Ed25519)
+                .map_err(|_| "invalid Ed25519 key".to_owned())
+        }
+        (kty, crv) => Err(format!(
+            "unsupported key type {}{}",
+            crate::oidc::printable(kty.unwrap_or("(none)"), 16),
+            crv.map(|c| format!("/{}", crate::oidc::printable(c, 16)))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// `0x04 || x || y`, with both coordinates exactly `size` bytes.
+fn ec_point(raw: &RawKey, size: usize) -> Result<Vec<u8>, String> {
+    let x = field(raw.x.as_ref(), "x")?;
+    let y = field(raw.y.as_ref(), "y")?;
+    if x.len() != size || y.len() != size {
+        return Err(format!("EC coordinates are not {size} bytes"));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * size);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point)
+}
