@@ -3,6 +3,7 @@
 //! [`ConfigError`] naming the field, and stops the filter from loading.
 
 mod raw;
+mod sources;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -259,42 +260,51 @@ pub struct Config {
     pub whitelist: Filter,
     pub apps: Apps,
     pub title: String,
+    /// Recognised settings that have no effect (logged once at configure).
+    pub notes: Vec<String>,
     clusters: BTreeMap<String, String>,
 }
 
 impl Config {
     /// Parses and compiles a JSON configuration.
     pub fn from_json(json: &[u8]) -> Result<Self, ConfigError> {
+        Self::from_sources(json, &[])
+    }
+
+    /// Parses the JSON configuration (which may be empty), merges the VM
+    /// environment and any labels into it, and compiles the result.
+    pub fn from_sources(json: &[u8], env: &[(String, String)]) -> Result<Self, ConfigError> {
         let text = std::str::from_utf8(json)
             .map_err(|_| ConfigError::new("configuration", "is not UTF-8"))?;
-        if text.trim().is_empty() {
-            return Err(ConfigError::new(
-                "configuration",
-                "is empty; at least appUrl, secret and one provider are required",
-            ));
-        }
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-                let path = err.path().to_string();
-                let inner = err.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    return ConfigError::new(
-                        "configuration",
-                        format!("is not valid JSON: {inner}"),
-                    );
-                }
-                let field = if path == "." {
-                    "configuration".into()
-                } else {
-                    path
-                };
-                ConfigError::new(field, strip_position(&inner.to_string()))
-            })?;
-        deserializer
-            .end()
-            .map_err(|_| ConfigError::new("configuration", "has trailing characters"))?;
-        compile(raw)
+        let value = if text.trim().is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_str(text).map_err(|err| {
+                ConfigError::new("configuration", format!("is not valid JSON: {err}"))
+            })?
+        };
+        let merged = sources::merge(value, env)?;
+        let with_source = |mut err: ConfigError| {
+            if let Some(source) = merged.provenance.get(&err.field) {
+                err.problem = format!("{} (set by {source})", err.problem);
+            }
+            err
+        };
+        let raw: RawConfig = serde_path_to_error::deserialize(&merged.value).map_err(|err| {
+            let path = err.path().to_string();
+            let field = if path == "." {
+                "configuration".into()
+            } else {
+                path
+            };
+            with_source(ConfigError::new(
+                field,
+                strip_position(&err.into_inner().to_string()),
+            ))
+        })?;
+        let mut config = compile(raw).map_err(with_source)?;
+        config.notes = merged.notes;
+        Ok(config)
     }
 
     /// Where to send a call to `url` for `provider` (used for discovered URLs).
@@ -404,6 +414,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         apps,
         title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
         clusters: raw.clusters,
+        notes: Vec::new(),
     })
 }
 
@@ -596,14 +607,7 @@ fn compile_provider(
     let (timeout_ms, clock_skew) = compile_timing(raw, &field)?;
     let name = text(&raw.name).unwrap_or_else(|| default_provider_name(id));
     let claim_names = compile_claim_names(&raw.claims);
-    let post_logout_redirect_uri = match text(&raw.post_logout_redirect_uri) {
-        Some(raw_uri) => HttpUrl::parse(&raw_uri)
-            .map_err(|err| {
-                ConfigError::new(field("postLogoutRedirectUri"), format!("`{raw_uri}` {err}"))
-            })?
-            .to_string(),
-        None => format!("{}/logout/done", app_url.origin()),
-    };
+    let (redirect_uri, post_logout_redirect_uri) = compile_redirects(raw, app_url, id, &field)?;
 
     let mut provider = Provider {
         id: id.to_owned(),
@@ -619,7 +623,7 @@ fn compile_provider(
         jwks: None,
         end_session_url: url(&raw.end_session_url, "endSessionUrl")?,
         scopes,
-        redirect_uri: format!("{}/api/oauth/callback/{id}", app_url.origin()),
+        redirect_uri,
         whitelist: compile_filter(
             &field("whitelist"),
             raw.whitelist.as_ref(),
@@ -687,6 +691,41 @@ fn endpoint_for(
             .unwrap_or_else(|| url.authority()),
         url,
     }
+}
+
+/// The callback URL (a configured `redirectUrl` must equal it) and where the
+/// provider returns after logout.
+fn compile_redirects(
+    raw: &RawProvider,
+    app_url: &HttpUrl,
+    id: &str,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(String, String), ConfigError> {
+    let text = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let redirect_uri = format!("{}/api/oauth/callback/{id}", app_url.origin());
+    if let Some(given) = text(&raw.redirect_url) {
+        if given.trim_end_matches('/') != redirect_uri {
+            return Err(ConfigError::new(
+                field("redirectUrl"),
+                format!("must be {redirect_uri}: the filter serves the callback there (register that URL at the provider)"),
+            ));
+        }
+    }
+    let post_logout = match text(&raw.post_logout_redirect_uri) {
+        Some(raw_uri) => HttpUrl::parse(&raw_uri)
+            .map_err(|err| {
+                ConfigError::new(field("postLogoutRedirectUri"), format!("`{raw_uri}` {err}"))
+            })?
+            .to_string(),
+        None => format!("{}/logout/done", app_url.origin()),
+    };
+    Ok((redirect_uri, post_logout))
 }
 
 fn check_provider_id(id: &str) -> Result<(), ConfigError> {

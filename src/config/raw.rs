@@ -85,6 +85,8 @@ pub(crate) struct RawProvider {
     pub timeout_ms: Option<Seconds>,
     /// The provider's issuer; discovery starts from it.
     pub issuer: Option<String>,
+    /// Tinyauth's `REDIRECT_URL`: accepted only when it is the filter's own.
+    pub redirect_url: Option<String>,
     pub jwks_url: Option<String>,
     pub end_session_url: Option<String>,
     pub verify_id_token: Option<Flag>,

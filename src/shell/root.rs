@@ -106,8 +106,21 @@ impl RootContext for FilterRoot {
             .ok()
             .flatten()
             .unwrap_or_default();
-        match Config::from_json(&bytes) {
+        // The VM environment: Envoy's vm_config.environment_variables, Istio's
+        // vmConfig.env (WASI environ_get).
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        match Config::from_sources(&bytes, &env) {
             Ok(config) => {
+                for note in &config.notes {
+                    let _ = hostcalls::log(LogLevel::Info, note);
+                }
                 let _ = hostcalls::log(
                     LogLevel::Info,
                     &format!(
