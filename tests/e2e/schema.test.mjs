@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import Ajv2020 from 'ajv/dist/2020.js';
+import YAML from 'yaml';
 
 import { REPO_ROOT } from './lib/procs.mjs';
 
@@ -31,6 +32,15 @@ test('every example in filter-config/ validates against the schema', () => {
   }
 });
 
+test("the Istio WasmPlugin's pluginConfig validates against the schema", () => {
+  const plugin = YAML.parse(fs.readFileSync(path.join(CONFIG_DIR, 'istio/wasmplugin.yaml'), 'utf8'));
+  assert.equal(plugin.spec.phase, 'AUTHN');
+  assert.ok(validate(plugin.spec.pluginConfig), ajv.errorsText(validate.errors));
+  assert.equal(plugin.spec.pluginConfig.secret, undefined, 'secrets come from vmConfig.env, not the pluginConfig');
+  const envNames = plugin.spec.vmConfig.env.map((e) => e.name);
+  assert.deepEqual(envNames.sort(), ['TINYAUTH_OAUTH_PROVIDERS_GENERIC_CLIENTSECRET', 'TINYAUTH_SECRET']);
+});
+
 test('the schema refuses unknown keys, wrong types and missing required keys', () => {
   const [, base] = examples().find(([name]) => name === 'minimal.json');
   const broken = [
@@ -40,7 +50,7 @@ test('the schema refuses unknown keys, wrong types and missing required keys', (
     { ...base, secret: 'short' },
     { ...base, oauth: { providers: { local: base.oauth.providers.generic } } },
     { ...base, oauth: { providers: { generic: { ...base.oauth.providers.generic, tokenAuthMethod: 'jwt' } } } },
-    Object.fromEntries(Object.entries(base).filter(([k]) => k !== 'appUrl')),
+    { ...base, appUrl: 5 },
   ];
   for (const config of broken) assert.equal(validate(config), false, JSON.stringify(config));
 });

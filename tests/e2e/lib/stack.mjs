@@ -70,6 +70,9 @@ export function baseFilterConfig({ port, issuer }) {
  * @param {string} [opts.name]
  * @param {boolean} [opts.useRemoteAddress]  Envoy HCM use_remote_address (default true)
  * @param {object[]} [opts.extraClusters]  more Envoy clusters ({name, host, port, tls?})
+ * @param {(ctx: object) => object[]} [opts.extraClustersFor]  more clusters, knowing ports and the stand-in
+ * @param {(ctx: object) => Record<string, string>} [opts.envVarsFor]  VM environment, knowing ports and issuer
+ * @param {string[]} [opts.providers]  provider IDs to wait for when the filter config is a string
  * @param {boolean} [opts.waitReady]  wait until every VM has the providers' keys (default true)
  */
 export async function startStack(t, opts = {}) {
@@ -84,18 +87,19 @@ export async function startStack(t, opts = {}) {
       ...(opts.provider ?? {}),
     }));
   const upstream = await startEchoUpstream();
-  const ctx = { port, issuer: op.issuer };
+  const ctx = { port, issuer: op.issuer, op };
   let filterConfig = baseFilterConfig(ctx);
   if (opts.customize) filterConfig = opts.customize(filterConfig, ctx) ?? filterConfig;
   const config = buildEnvoyConfig({
     listenPort: port,
     filterConfig,
-    envVars: opts.envVars,
+    envVars: opts.envVarsFor ? opts.envVarsFor(ctx) : opts.envVars,
     useRemoteAddress: opts.useRemoteAddress ?? true,
     clusters: [
       { name: 'app', host: '127.0.0.1', port: upstream.port },
       { name: 'pocket_id', host: '127.0.0.1', port: op.port },
       ...(opts.extraClusters ?? []),
+      ...(opts.extraClustersFor ? opts.extraClustersFor(ctx) : []),
     ],
     upstreamCluster: 'app',
   });
@@ -109,7 +113,8 @@ export async function startStack(t, opts = {}) {
   }
   if (opts.waitReady !== false) {
     try {
-      await waitProvidersReady(envoy, filterConfig, opts.concurrency ?? 2);
+      const providers = typeof filterConfig === 'string' ? (opts.providers ?? ['generic']) : filterConfig;
+      await waitProvidersReady(envoy, providers, opts.concurrency ?? 2);
     } catch (err) {
       await envoy.stop();
       await op.close();
@@ -148,9 +153,11 @@ export async function startStack(t, opts = {}) {
  * lands on a VM still discovering gets a 503.
  */
 export async function waitProvidersReady(envoy, filterConfig, concurrency, timeoutMs = 20000) {
-  const providers = Object.entries(filterConfig.oauth?.providers ?? {})
-    .filter(([, p]) => p.verifyIdToken !== false)
-    .map(([id]) => id);
+  const providers = Array.isArray(filterConfig)
+    ? filterConfig
+    : Object.entries(filterConfig.oauth?.providers ?? {})
+        .filter(([, p]) => p.verifyIdToken !== false)
+        .map(([id]) => id);
   const vms = concurrency + 1;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

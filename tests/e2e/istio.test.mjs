@@ -1,0 +1,180 @@
+// The filter delivered the way Istio delivers it: the shipped
+// filter-config/istio/wasmplugin.yaml translated as istiod does (an ECDS
+// TypedExtensionConfig named <namespace>.<name>, root_id = pluginName,
+// pluginConfig marshalled to JSON in a StringValue, vmConfig.env as
+// environment_variables with HOST values from Envoy's own environment), loaded
+// by Envoy through extension config discovery from a file; clusters named the
+// Istio way; the Pocket ID stand-in served over HTTPS with certificates made
+// at test time. Then a full login.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import YAML from 'yaml';
+
+import { startPocketId } from './pocket-id/standin.mjs';
+import { makeServerCert } from './lib/certs.mjs';
+import { Browser, apiClient } from './lib/client.mjs';
+import { buildEnvoyConfig, startEnvoy, wasmPath } from './lib/envoy.mjs';
+import { freePort } from './lib/ports.mjs';
+import { REPO_ROOT } from './lib/procs.mjs';
+import { CLIENT_ID, CLIENT_SECRET, SECRET, echoed, waitProvidersReady } from './lib/stack.mjs';
+import { startEchoUpstream } from './lib/upstream.mjs';
+
+const PLUGIN = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'filter-config/istio/wasmplugin.yaml'), 'utf8'));
+const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm';
+
+/** What istiod sends for a WasmPlugin: a TypedExtensionConfig for ECDS. */
+function ecdsResource(plugin, pluginConfigJson, wasmFile) {
+  const name = `${plugin.metadata.namespace}.${plugin.metadata.name}`;
+  const env = plugin.spec.vmConfig?.env ?? [];
+  return {
+    '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig',
+    name,
+    typed_config: {
+      '@type': WASM_TYPE,
+      config: {
+        name,
+        root_id: plugin.spec.pluginName,
+        vm_config: {
+          runtime: 'envoy.wasm.runtime.v8',
+          vm_id: name,
+          code: { local: { filename: wasmFile } },
+          environment_variables: {
+            host_env_keys: env.filter((e) => e.valueFrom === 'HOST').map((e) => e.name),
+            key_values: Object.fromEntries(env.filter((e) => e.valueFrom !== 'HOST').map((e) => [e.name, e.value])),
+          },
+        },
+        configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: pluginConfigJson },
+        fail_open: plugin.spec.failStrategy === 'FAIL_OPEN',
+      },
+    },
+  };
+}
+
+describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
+  let op;
+  let envoy;
+  let upstream;
+  let port;
+  let certs;
+  let ecdsDir;
+  const url = (host, p = '/') => `http://${host}.example.test:${port}${p}`;
+
+  before(async () => {
+    assert.equal(PLUGIN.spec.phase, 'AUTHN');
+    assert.equal(PLUGIN.kind, 'WasmPlugin');
+    certs = makeServerCert('pocket-id.example.test');
+    port = await freePort();
+    const appUrl = `http://auth.example.test:${port}`;
+    op = await startPocketId({
+      port: 0,
+      issuerHost: 'pocket-id.example.test',
+      tls: { key: certs.key, cert: certs.cert },
+      clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${appUrl}/api/oauth/callback/generic`] }],
+    });
+    assert.match(op.issuer, /^https:\/\/pocket-id\.example\.test:\d+$/);
+    upstream = await startEchoUpstream();
+
+    // The shipped pluginConfig, pointed at this test's hosts. JSON.stringify of
+    // the parsed YAML is what istiod's protojson marshalling of the Struct gives.
+    const pluginConfigJson = JSON.stringify(PLUGIN.spec.pluginConfig)
+      .replaceAll('https://tinyauth.example.com', appUrl)
+      .replaceAll('https://pocket-id.example.com', op.issuer)
+      .replaceAll('example.com', 'example.test');
+    ecdsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-ecds-'));
+    const ecdsFile = path.join(ecdsDir, 'tinyauth.ecds.json');
+    const resource = ecdsResource(PLUGIN, pluginConfigJson, wasmPath());
+    fs.writeFileSync(ecdsFile, JSON.stringify({ version_info: '1', resources: [resource] }, null, 2));
+
+    const providerPort = new URL(op.issuer).port;
+    const config = buildEnvoyConfig({
+      listenPort: port,
+      wasm: false,
+      preHttpFilters: [{
+        name: resource.name,
+        config_discovery: {
+          config_source: { path_config_source: { path: ecdsFile }, resource_api_version: 'V3' },
+          type_urls: [WASM_TYPE],
+        },
+      }],
+      clusters: [
+        { name: 'outbound|8080||whoami.default.svc.cluster.local', host: '127.0.0.1', port: upstream.port },
+        // The cluster Istio builds from the ServiceEntry, TLS from the DestinationRule.
+        {
+          name: `outbound|${providerPort}||pocket-id.example.test`,
+          host: '127.0.0.1',
+          port: op.port,
+          tls: { sni: 'pocket-id.example.test', caFile: certs.caFile },
+        },
+      ],
+      upstreamCluster: 'outbound|8080||whoami.default.svc.cluster.local',
+    });
+    envoy = await startEnvoy({
+      config,
+      name: 'istio-envoy',
+      testName: 'istio-ecds',
+      concurrency: 2,
+      // Node identity as an Istio ingress gateway has it (needed for ECDS).
+      extraArgs: [
+        '--service-node', 'router~10.0.0.1~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local',
+        '--service-cluster', 'istio-ingressgateway.istio-system',
+      ],
+      // vmConfig.env valueFrom: HOST — the gateway pod's environment.
+      env: {
+        ...process.env,
+        TINYAUTH_OAUTH_PROVIDERS_GENERIC_CLIENTSECRET: CLIENT_SECRET,
+        TINYAUTH_SECRET: SECRET,
+      },
+    });
+    await waitProvidersReady(envoy, PLUGIN.spec.pluginConfig, 2);
+  });
+
+  after(async () => {
+    await envoy?.stop();
+    await op?.close();
+    await upstream?.close();
+    if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
+    if (ecdsDir) fs.rmSync(ecdsDir, { recursive: true, force: true });
+  });
+
+  test('the filter came through ECDS and calls the Istio-named cluster over TLS', async () => {
+    const logs = envoy.logs();
+    assert.match(logs, /tinyauth-wasm \S+ configured for http:\/\/auth\.example\.test/);
+    assert.match(logs, /provider generic: discovered issuer https:\/\/pocket-id\.example\.test:\d+/);
+    const stats = await envoy.stats('cluster.outbound|');
+    const handshakes = Object.entries(stats).find(([name]) => name.endsWith('||pocket-id.example.test.ssl.handshake'));
+    assert.ok(handshakes && handshakes[1] > 0, 'TLS handshakes to the provider');
+  });
+
+  test('a full login works (autoRedirect straight to Pocket ID over HTTPS)', async () => {
+    const b = new Browser({ ca: certs.ca });
+    b.jar.set('standin_user', 'alice', { url: op.issuer });
+    const r = await b.get(url('whoami', '/hello'));
+    assert.equal(r.status, 200, r.body);
+    assert.ok(r.chain.some((hop) => hop.url.startsWith(`${op.issuer}/authorize?`)), 'went straight to the provider');
+    const h = echoed(r);
+    assert.equal(h['remote-user'], 'alice');
+    assert.equal(h['remote-groups'], 'admins,users');
+    const token = op.requests.findLast((q) => q.endpoint === 'token');
+    assert.equal(
+      token.headers.authorization,
+      `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'the client secret came from the host environment',
+    );
+  });
+
+  test('rules from the shipped pluginConfig apply', async () => {
+    const bob = new Browser({ ca: certs.ca });
+    bob.jar.set('standin_user', 'bob', { url: op.issuer });
+    const refused = await bob.get(url('whoami', '/'));
+    assert.equal(refused.status, 403, 'whoami needs the admins group');
+    const health = await apiClient().get(url('metrics', '/api/health'));
+    assert.equal(health.status, 200, 'grafana (config.domain metrics.*) has a public health path');
+    const closed = await apiClient().get(url('metrics', '/dashboards'));
+    assert.equal(closed.status, 401);
+  });
+});
