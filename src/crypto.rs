@@ -11,9 +11,11 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// A 256-bit key derived for one purpose. `Debug` never shows the bytes.
+/// A 256-bit key derived for one purpose, kept as the HMAC state after the key
+/// block has been absorbed (so each MAC skips two SHA-256 compressions).
+/// `Debug` never shows it.
 #[derive(Clone)]
-pub struct Key([u8; 32]);
+pub struct Key(HmacSha256);
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,20 +30,46 @@ impl Key {
         let prk = hmac_sha256(b"tinyauth-wasm/v1", secret);
         let mut info = purpose.as_bytes().to_vec();
         info.push(1);
-        Self(hmac_sha256(&prk, &info))
+        Self::from_bytes(&hmac_sha256(&prk, &info))
+    }
+
+    fn from_bytes(key: &[u8; 32]) -> Self {
+        // HMAC accepts keys of any length, so this cannot fail; the fallback
+        // keeps the code free of panics regardless.
+        Self(HmacSha256::new_from_slice(key).unwrap_or_else(|_| {
+            HmacSha256::new(&hmac::digest::generic_array::GenericArray::default())
+        }))
     }
 
     pub fn sign(&self, data: &[u8]) -> [u8; 32] {
-        hmac_sha256(&self.0, data)
+        self.sign_parts(&[data])
+    }
+
+    /// The MAC of the concatenation of `parts`.
+    pub fn sign_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     /// Checks `tag` against the MAC of `data` in constant time.
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+        tag.len() == 32 && self.verify_truncated(&[data], tag)
+    }
+
+    /// Checks a tag that may be a left-truncated MAC (at least 16 bytes) of the
+    /// concatenation of `parts`, in constant time.
+    pub fn verify_truncated(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        if !(16..=32).contains(&tag.len()) {
             return false;
-        };
-        mac.update(data);
-        mac.verify_slice(tag).is_ok()
+        }
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.verify_truncated_left(tag).is_ok()
     }
 }
 
@@ -141,8 +169,9 @@ mod tests {
         let a = Key::derive(b"0123456789abcdef0123456789abcdef", "session");
         let b = Key::derive(b"0123456789abcdef0123456789abcdef", "session");
         let c = Key::derive(b"0123456789abcdef0123456789abcdef", "flow");
-        assert_eq!(a.0, b.0);
-        assert_ne!(a.0, c.0);
+        assert_eq!(a.sign(b"x"), b.sign(b"x"));
+        assert_ne!(a.sign(b"x"), c.sign(b"x"));
+        assert_eq!(a.sign_parts(&[b"ab", b"c"]), a.sign(b"abc"));
         assert_eq!(format!("{a:?}"), "Key([redacted])");
     }
 
@@ -153,6 +182,14 @@ mod tests {
         assert!(key.verify(b"payload", &tag));
         assert!(!key.verify(b"payloaD", &tag));
         assert!(!key.verify(b"payload", &tag[..31]));
+        assert!(key.verify_truncated(&[b"pay", b"load"], &tag[..16]));
+        assert!(
+            !key.verify_truncated(&[b"payload"], &tag[..15]),
+            "at least 128 bits"
+        );
+        let mut bad = tag;
+        bad[3] ^= 1;
+        assert!(!key.verify_truncated(&[b"payload"], &bad[..16]));
         let other = Key::derive(b"another-secret-another-secret-xx", "session");
         assert!(!other.verify(b"payload", &tag));
     }

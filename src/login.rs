@@ -514,6 +514,7 @@ impl Login<'_> {
         }
         let username = identity.username.clone();
         let session = Session {
+            login: flow.id().to_owned(),
             identity,
             created_at: now,
             expires_at,

@@ -9,7 +9,7 @@ use crate::identity::Identity;
 use crate::sealed::{self, Writer};
 
 const PURPOSE: &str = "session";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Browsers drop cookies over 4096 bytes (name, value and attributes together);
 /// refuse to issue one that would be silently lost.
 pub const MAX_COOKIE_VALUE: usize = 3800;
@@ -17,6 +17,9 @@ pub const MAX_COOKIE_VALUE: usize = 3800;
 /// A signed-in user's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// Identifies the login this session came from (from its random `state`):
+    /// two logins never share a cookie, even for one user in one second.
+    pub login: String,
     pub identity: Identity,
     /// When the user logged in (Unix seconds); bounds `sessionMaxLifetime`.
     pub created_at: u64,
@@ -51,6 +54,7 @@ impl Session {
         let id = &self.identity;
         let mut writer = Writer::new(VERSION);
         writer
+            .str(&self.login)
             .u64(self.created_at)
             .u64(self.expires_at)
             .str(&id.provider)
@@ -96,6 +100,7 @@ impl Session {
             expires_at = expires_at.min(self.created_at.saturating_add(max_lifetime));
         }
         (expires_at > self.expires_at).then(|| Self {
+            login: self.login.clone(),
             identity: self.identity.clone(),
             created_at: self.created_at,
             expires_at,
@@ -108,6 +113,7 @@ fn decode(opened: &sealed::Opened) -> Option<Session> {
     if version != VERSION {
         return None;
     }
+    let login = r.str()?.to_owned();
     let created_at = r.u64()?;
     let expires_at = r.u64()?;
     let provider = r.str()?.to_owned();
@@ -126,6 +132,7 @@ fn decode(opened: &sealed::Opened) -> Option<Session> {
         return None;
     }
     Some(Session {
+        login,
         identity: Identity {
             provider,
             sub,
@@ -149,6 +156,7 @@ mod tests {
 
     fn alice(created_at: u64, expires_at: u64) -> Session {
         Session {
+            login: "AbCdEfGhIjKlMnOp".into(),
             identity: Identity {
                 provider: "generic".into(),
                 sub: "a1b2".into(),

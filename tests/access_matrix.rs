@@ -73,6 +73,7 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
     }
     if !who.is_empty() {
         let session = Session {
+            login: "matrix".into(),
             identity: user(who),
             created_at: NOW,
             expires_at: NOW + 3600,
@@ -259,6 +260,7 @@ fn app_headers_and_basic_auth_reach_the_upstream_and_replace_client_copies() {
         ];
         if !who.is_empty() {
             let session = Session {
+                login: "l".into(),
                 identity: user(who),
                 created_at: NOW,
                 expires_at: NOW + 3600,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark, in one command: builds tinyauth-wasm and the no-op baseline
+# filter, gets Envoy and wrk, and measures each configuration (see
+# envoy-demo/bench/bench.mjs). Results: envoy-demo/BENCHMARK.md.
+#
+#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=tests/setup.sh
+source tests/setup.sh
+ensure_rust
+ensure_envoy
+ensure_node_modules
+ensure_tools
+cargo wasm --quiet
+(cd envoy-demo/bench/noop-filter && cargo build --quiet --release --target wasm32-wasip1)
+exec node envoy-demo/bench/bench.mjs "$@"
