@@ -2,6 +2,8 @@
 //! request, and what to log. The shell applies a [`Decision`] verbatim and makes
 //! no choices of its own.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::discovery::RuntimeUpdate;
@@ -61,8 +63,9 @@ pub enum Action {
 pub struct Forward {
     /// Header names to remove (client-sent identity headers).
     pub remove: Vec<String>,
-    /// Headers to set, replacing any value the client sent.
-    pub set: Vec<(String, String)>,
+    /// Headers to set, replacing any value the client sent. Names are usually
+    /// static (`remote-user`, …), so they are not allocated per request.
+    pub set: Vec<(Cow<'static, str>, String)>,
     /// The new `cookie` header without the filter's own cookies; `Some("")`
     /// means remove the header.
     pub cookie: Option<String>,

@@ -130,9 +130,13 @@ fn forward(
 ) -> Forward {
     let mut set = session.map_or_else(Vec::new, |s| identity_headers(&s.identity));
     if let Some(app) = app {
-        set.extend(app.headers.iter().cloned());
+        set.extend(
+            app.headers
+                .iter()
+                .map(|(name, value)| (Cow::Owned(name.clone()), value.clone())),
+        );
         if let Some(basic) = &app.basic_auth {
-            set.push(("authorization".into(), basic.expose().to_owned()));
+            set.push((Cow::Borrowed("authorization"), basic.expose().to_owned()));
         }
     }
     let mut forward = Forward {
@@ -264,11 +268,11 @@ fn forbidden(
 
 /// `Remote-*` headers for the upstream. Values are stripped of control
 /// characters (a claim can never inject a header line).
-fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
-    let mut headers = Vec::with_capacity(5);
-    let mut push = |name: &str, value: &str| {
+fn identity_headers(identity: &Identity) -> Vec<(Cow<'static, str>, String)> {
+    let mut headers = Vec::with_capacity(8);
+    let mut push = |name: &'static str, value: &str| {
         if !value.is_empty() {
-            headers.push((name.to_owned(), header_safe(value).into_owned()));
+            headers.push((Cow::Borrowed(name), header_safe(value).into_owned()));
         }
     };
     push("remote-user", &identity.username);
