@@ -574,24 +574,13 @@ impl Login<'_> {
     }
 
     fn refused_token(&self, flow: &LoginFlow, browser: bool, why: &str) -> Decision {
-        let response = respond::error(
-            self.config,
+        self.sign_in_failed(
+            flow,
             browser,
-            502,
-            "Sign-in failed",
             &format!(
                 "The answer from {} could not be verified. Please try again.",
                 self.provider.name
             ),
-            &login_url(self.config, &flow.return_to),
-        )
-        .header(
-            "set-cookie",
-            respond::clear_flow_cookie(self.config, flow.id()),
-        );
-        respond(
-            response,
-            Level::Error,
             format!("login via {} refused: {why}", self.provider.id),
         )
     }
@@ -603,29 +592,42 @@ impl Login<'_> {
         step: &str,
         failure: &ProviderFailure,
     ) -> Decision {
+        self.sign_in_failed(
+            flow,
+            browser,
+            &format!(
+                "{} did not answer correctly. Please try again in a moment.",
+                self.provider.name
+            ),
+            format!(
+                "login via {} failed at the {step} endpoint: {failure}",
+                self.provider.id
+            ),
+        )
+    }
+
+    /// A 502 the user can retry from: the flow cookie is cleared and the page
+    /// links back to the login with the same return address.
+    fn sign_in_failed(
+        &self,
+        flow: &LoginFlow,
+        browser: bool,
+        explanation: &str,
+        log_line: String,
+    ) -> Decision {
         let response = respond::error(
             self.config,
             browser,
             502,
             "Sign-in failed",
-            &format!(
-                "{} did not answer correctly. Please try again in a moment.",
-                self.provider.name
-            ),
+            explanation,
             &login_url(self.config, &flow.return_to),
         )
         .header(
             "set-cookie",
             respond::clear_flow_cookie(self.config, flow.id()),
         );
-        respond(
-            response,
-            Level::Error,
-            format!(
-                "login via {} failed at the {step} endpoint: {failure}",
-                self.provider.id
-            ),
-        )
+        respond(response, Level::Error, log_line)
     }
 }
 

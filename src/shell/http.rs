@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -17,7 +16,7 @@ use crate::flow;
 use crate::ip::parse_socket_address;
 use crate::request::RequestView;
 
-use super::{log, now_seconds, write_log, HostEntropy};
+use super::{dispatch, log, now_seconds, write_log, HostEntropy};
 
 pub(super) struct FilterHttp {
     config: Option<Rc<Config>>,
@@ -69,36 +68,15 @@ impl FilterHttp {
                 HostAction::Pause
             }
             Action::Call { call, pending } => {
-                let headers: Vec<(&str, &str)> = call
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                match hostcalls::dispatch_http_call(
-                    &call.cluster,
-                    headers,
-                    call.body.as_deref(),
-                    Vec::new(),
-                    Duration::from_millis(call.timeout_ms),
-                ) {
-                    Ok(token) => {
-                        self.pending = Some((token, pending));
-                        HostAction::Pause
-                    }
-                    Err(status) => {
-                        log(
-                            Level::Error,
-                            &format!(
-                                "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
-                                call.cluster
-                            ),
-                        );
-                        let no_reply = CallReply::default();
-                        let decision = self.with_runtime(|runtime| {
-                            flow::on_call_reply(config, runtime, pending, &no_reply, now_seconds())
-                        });
-                        self.apply(config, decision)
-                    }
+                if let Some(token) = dispatch(&call) {
+                    self.pending = Some((token, pending));
+                    HostAction::Pause
+                } else {
+                    let no_reply = CallReply::default();
+                    let decision = self.with_runtime(|runtime| {
+                        flow::on_call_reply(config, runtime, pending, &no_reply, now_seconds())
+                    });
+                    self.apply(config, decision)
                 }
             }
         }

@@ -5,10 +5,12 @@
 mod http;
 mod root;
 
+use std::time::Duration;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
-use crate::decision::{Level, LogLine};
+use crate::decision::{Level, LogLine, OutboundCall};
 
 proxy_wasm::main! {{
     // A panic aborts the VM; make sure its reason reaches the proxy's log.
@@ -35,6 +37,35 @@ fn log(level: Level, message: &str) {
         Level::Error => LogLevel::Error,
     };
     let _ = hostcalls::log(level, message);
+}
+
+/// Starts an outbound call; `None` (after logging why) when Envoy refuses it,
+/// which almost always means the cluster is not defined.
+fn dispatch(call: &OutboundCall) -> Option<u32> {
+    let headers: Vec<(&str, &str)> = call
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    match hostcalls::dispatch_http_call(
+        &call.cluster,
+        headers,
+        call.body.as_deref(),
+        Vec::new(),
+        Duration::from_millis(call.timeout_ms),
+    ) {
+        Ok(token) => Some(token),
+        Err(status) => {
+            log(
+                Level::Error,
+                &format!(
+                    "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
+                    call.cluster
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Seconds since the Unix epoch, from the host clock.

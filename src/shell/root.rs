@@ -16,7 +16,7 @@ use crate::decision::CallReply;
 use crate::discovery::{self, Fetch, Runtime};
 
 use super::http::FilterHttp;
-use super::{now_seconds, write_log};
+use super::{dispatch, now_seconds, write_log};
 
 /// How often the root checks for due fetches; cheap when nothing is due.
 const TICK: Duration = Duration::from_millis(250);
@@ -37,39 +37,18 @@ impl FilterRoot {
         };
         let now = now_seconds();
         for (index, fetch, call) in discovery::due_fetches(&config, &mut runtime, now) {
-            let headers: Vec<(&str, &str)> = call
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            match hostcalls::dispatch_http_call(
-                &call.cluster,
-                headers,
-                call.body.as_deref(),
-                Vec::new(),
-                Duration::from_millis(call.timeout_ms),
-            ) {
-                Ok(token) => {
-                    self.fetches.insert(token, (index, fetch));
-                }
-                Err(status) => {
-                    let lines = discovery::on_fetch_reply(
-                        &config,
-                        &mut runtime,
-                        index,
-                        fetch,
-                        &CallReply::default(),
-                        now,
-                    );
-                    let _ = hostcalls::log(
-                        LogLevel::Error,
-                        &format!(
-                            "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
-                            call.cluster
-                        ),
-                    );
-                    write_log(&lines);
-                }
+            if let Some(token) = dispatch(&call) {
+                self.fetches.insert(token, (index, fetch));
+            } else {
+                let lines = discovery::on_fetch_reply(
+                    &config,
+                    &mut runtime,
+                    index,
+                    fetch,
+                    &CallReply::default(),
+                    now,
+                );
+                write_log(&lines);
             }
         }
     }
