@@ -140,9 +140,12 @@ fn forward(
         }
     }
     let mut forward = Forward {
+        // A header that is set anyway needs no removal: setting replaces every
+        // copy the client sent, and each mutation is a host call.
         remove: req
             .spoofed_identity
             .iter()
+            .filter(|spoofed| !set.iter().any(|(name, _)| name == *spoofed))
             .map(|name| (*name).to_owned())
             .collect(),
         set,

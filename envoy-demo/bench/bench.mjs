@@ -260,7 +260,7 @@ async function main() {
   // wrk exits 1 after printing its version; only a missing binary is an error.
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
-  const [plainPort, noopPort, oauth2Port, taPort, ta100Port] = await freePorts(5);
+  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port] = await freePorts(6);
   const op = await startPocketId({
     port: 0,
     issuerHost: 'id.example.test',
@@ -308,6 +308,7 @@ async function main() {
   log('starting Envoys');
   const plain = await start('plain', bootstrap({ port: plainPort, filters: [] }));
   const noop = await start('noop', bootstrap({ port: noopPort, filters: [wasmFilter(NOOP_WASM, '')] }));
+  const headerFloor = await start('headers', bootstrap({ port: headersPort, filters: [wasmFilter(NOOP_WASM, 'identity-headers')] }));
   const native = await start('oauth2', bootstrap({ port: oauth2Port, filters: [oauth2], clusters: [providerCluster(op)], secrets }));
   const ta = await start('tinyauth', bootstrap({ port: taPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1)))], clusters: [providerCluster(op)] }));
   const ta100 = await start('tinyauth100', bootstrap({ port: ta100Port, filters: [wasmFilter(wasmPath(), tinyauthConfig(ta100Port, op, apps(100)))], clusters: [providerCluster(op)] }));
@@ -328,6 +329,7 @@ async function main() {
   const targets = [
     { label: 'plain Envoy', ...plain, port: plainPort, load: { host: `app.example.test:${plainPort}`, headers: {} } },
     { label: 'proxy-wasm filter reading the cookie header', ...noop, port: noopPort, load: { host: `app.example.test:${noopPort}`, headers: { Cookie: taCookie } } },
+    { label: 'proxy-wasm filter setting identity headers, no checks', ...headerFloor, port: headersPort, load: { host: `app.example.test:${headersPort}`, headers: { Cookie: taCookie, ...spoof } } },
     { label: "Envoy's native oauth2 filter", ...native, port: oauth2Port, load: { host: `app.example.test:${oauth2Port}`, headers: { Cookie: oauth2Cookie } },
       check: async () => { await mustRefuse('oauth2', oauth2Port, `app.example.test:${oauth2Port}`); await mustAccept('oauth2', oauth2Port, `app.example.test:${oauth2Port}`, oauth2Cookie); } },
     { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, port: taPort, load: { host: appHost(taPort), headers: { Cookie: taCookie, ...spoof } },

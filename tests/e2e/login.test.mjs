@@ -86,13 +86,20 @@ describe('login loop', () => {
     const b = s.browser('alice');
     await loginVia(b, s.url('whoami', '/'));
     const r = await b.get(s.url('whoami', '/spoof'), {
-      headers: { 'Remote-User': 'root', 'Remote-Groups': 'admins', 'Remote-Email': 'root@evil.test', 'Remote-Role': 'x' },
+      headers: {
+        'Remote-User': ['root', 'admin'],
+        'Remote-Groups': 'admins',
+        'Remote-Email': 'root@evil.test',
+        'Remote-Role': 'x',
+        'Remote-Name': ['Root', 'Admin'],
+      },
     });
     const h = echoed(r);
     assert.equal(h['remote-user'], 'alice');
     assert.equal(h['remote-groups'], 'admins,users');
     assert.equal(h['remote-email'], 'alice@example.test');
     assert.equal(h['remote-role'], undefined);
+    assert.equal(h['remote-name'], 'Alice Anderson', 'every copy of a spoofed header is replaced');
   });
 
   test('a user not in the group gets the 403 unauthorized page', async () => {
