@@ -311,12 +311,7 @@ fn state_mismatch() {
     let config = compile(&base_config());
     let mut browser = Browser::new();
     let mut rng = Counter::default();
-    let start = browser.get(
-        &config,
-        "https://auth.example.com/api/oauth/start/generic",
-        &mut rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&config, &mut browser, &mut rng);
     // Same flow cookie name (first 16 characters), different state.
     let forged = format!("{}{}", state.get(..16).unwrap(), "x".repeat(27));
     let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={forged}");
@@ -333,12 +328,7 @@ fn callback_without_login_cookie() {
     let mut victim = Browser::new();
     let mut attacker = Browser::new();
     let mut rng = Counter::default();
-    let start = attacker.get(
-        &config,
-        "https://auth.example.com/api/oauth/start/generic",
-        &mut rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&config, &mut attacker, &mut rng);
     // Login CSRF: the attacker's callback URL opened in the victim's browser.
     let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=attacker-code&state={state}");
     let decision = victim.get(&config, &callback, &mut rng);
@@ -368,12 +358,7 @@ fn expired_login_flow() {
     let config = compile(&base_config());
     let mut browser = Browser::new();
     let mut rng = Counter::default();
-    let start = browser.get(
-        &config,
-        "https://auth.example.com/api/oauth/start/generic",
-        &mut rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&config, &mut browser, &mut rng);
     let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
     let decision = browser.get_at(&config, &callback, &[], NOW + 601, &mut rng);
     assert_eq!(response(&decision).status, 400);
@@ -384,12 +369,7 @@ fn provider_error_is_shown_and_no_call_is_made() {
     let config = compile(&base_config());
     let mut browser = Browser::new();
     let mut rng = Counter::default();
-    let start = browser.get(
-        &config,
-        "https://auth.example.com/api/oauth/start/generic",
-        &mut rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&config, &mut browser, &mut rng);
     let callback = format!(
         "{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&error=access_denied&error_description=%3Cscript%3E&state={state}"
     );
@@ -476,12 +456,7 @@ fn token_call_uses_the_configured_cluster_and_basic_auth() {
     let config = compile(&base_config());
     let mut browser = Browser::new();
     let mut rng = Counter::default();
-    let start = browser.get(
-        &config,
-        "https://auth.example.com/api/oauth/start/generic",
-        &mut rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&config, &mut browser, &mut rng);
     let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=the-code&state={state}");
     let (token_call, pending) = call(browser.get(&config, &callback, &mut rng));
     assert_eq!(token_call.cluster, "pocket_id");
@@ -507,12 +482,7 @@ fn token_call_uses_the_configured_cluster_and_basic_auth() {
 
 /// Runs a login up to the token call and returns the paused state.
 fn paused_at_token(config: &Env, browser: &mut Browser, rng: &mut Counter) -> Pending {
-    let start = browser.get(
-        config,
-        "https://auth.example.com/api/oauth/start/generic",
-        rng,
-    );
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(config, browser, rng);
     let callback = format!("{APP_URL}/api/oauth/callback/generic?iss=https%3A%2F%2Fid.example.com&code=c&state={state}");
     call(browser.get(config, &callback, rng)).1
 }

@@ -19,12 +19,9 @@ use tinyauth_wasm::config::Config;
 use tinyauth_wasm::decision::{Action, CallReply, Level, Pending};
 use tinyauth_wasm::discovery::{self, Fetch, Runtime, RuntimeUpdate, JWKS_REFRESH_SECONDS};
 
-const START: &str = "https://auth.example.com/api/oauth/start/generic";
-
 /// Starts a login and returns the paused token call's `Pending`.
 fn at_token(env: &Env, browser: &mut Browser, rng: &mut Counter) -> Pending {
-    let start = browser.get(env, START, rng);
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(env, browser, rng);
     call(browser.get(env, &callback_url(&state), rng)).1
 }
 
@@ -243,8 +240,7 @@ fn the_iss_response_parameter_is_checked() {
         ("", 400),
         ("&iss=https%3A%2F%2Fid.example.com", 0),
     ] {
-        let start = browser.get(&env, START, &mut rng);
-        let state = query_param(location(&start), "state").unwrap();
+        let state = start_login(&env, &mut browser, &mut rng);
         let url = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}{iss}");
         let decision = browser.get(&env, &url, &mut rng);
         match &decision.action {
@@ -267,8 +263,7 @@ fn without_verification_the_filter_works_like_tinyauth() {
     );
     let env = Env { config, runtime };
     let (mut browser, mut rng) = (Browser::new(), Counter::default());
-    let start = browser.get(&env, START, &mut rng);
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&env, &mut browser, &mut rng);
     let url = format!("{APP_URL}/api/oauth/callback/generic?code=c&state={state}");
     let (_, pending) = call(browser.get(&env, &url, &mut rng));
     let (_, pending) = call(env.reply(
@@ -494,8 +489,7 @@ fn two_providers_side_by_side() {
     let html = body(response(&page));
     assert!(html.contains("Login with Pocket ID") && html.contains("Login with Second IdP"));
     // A response for one provider cannot complete a login started with another.
-    let start = browser.get(&env, START, &mut rng);
-    let state = query_param(location(&start), "state").unwrap();
+    let state = start_login(&env, &mut browser, &mut rng);
     let url = format!("{APP_URL}/api/oauth/callback/second?code=c&state={state}&iss=https%3A%2F%2Fid2.example.com");
     let decision = browser.get(&env, &url, &mut rng);
     assert_eq!(response(&decision).status, 400);

@@ -19,7 +19,7 @@ import { Browser, apiClient } from '../../tests/e2e/lib/client.mjs';
 import { envoyBinary, startEnvoy, wasmPath } from '../../tests/e2e/lib/envoy.mjs';
 import { freePorts } from '../../tests/e2e/lib/ports.mjs';
 import { REPO_ROOT, stopAll } from '../../tests/e2e/lib/procs.mjs';
-import { CLIENT_ID, CLIENT_SECRET, SECRET, loginVia, waitProvidersReady } from '../../tests/e2e/lib/stack.mjs';
+import { CLIENT_ID, CLIENT_SECRET, baseFilterConfig, loginVia, waitProvidersReady } from '../../tests/e2e/lib/stack.mjs';
 import { startPocketId } from '../../tests/e2e/pocket-id/standin.mjs';
 
 const args = process.argv.slice(2);
@@ -103,21 +103,7 @@ function providerCluster(op) {
 
 function tinyauthConfig(port, op, apps) {
   return JSON.stringify({
-    appUrl: `http://auth.example.test:${port}`,
-    secret: SECRET,
-    oauth: {
-      providers: {
-        generic: {
-          name: 'Pocket ID',
-          clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
-          authUrl: `${op.issuer}/authorize`,
-          tokenUrl: `${op.issuer}/api/oidc/token`,
-          userInfoUrl: `${op.issuer}/api/oidc/userinfo`,
-          cluster: 'pocket_id',
-        },
-      },
-    },
+    ...baseFilterConfig({ port, issuer: op.issuer }),
     apps,
     ui: process.env.BENCH_TITLE ? { title: process.env.BENCH_TITLE } : undefined,
   });

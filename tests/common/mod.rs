@@ -310,6 +310,15 @@ pub fn token_reply_with(id_token: &str) -> CallReply {
 }
 
 /// The callback URL the provider sends the browser to, with Pocket ID's `iss`.
+/// The auth host's start endpoint for the `generic` provider.
+pub const START: &str = "https://auth.example.com/api/oauth/start/generic";
+
+/// Starts a login at the provider and returns the `state` it was sent with.
+pub fn start_login(config: &Env, browser: &mut Browser, rng: &mut Counter) -> String {
+    let start = browser.get(config, START, rng);
+    query_param(location(&start), "state").expect("the authorization URL carries state")
+}
+
 pub fn callback_url(state: &str) -> String {
     format!("{APP_URL}/api/oauth/callback/generic?code=the-code&state={state}&iss=https%3A%2F%2Fid.example.com")
 }
