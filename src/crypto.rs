@@ -1,5 +1,5 @@
-//! Symmetric primitives: key derivation from the configured secret, MACs, random
-//! tokens and PKCE. No public-key code lives here (see `id_token` for that).
+//! Symmetric primitives: key derivation from the configured secret (HKDF-SHA256),
+//! cookie MACs (keyed BLAKE2s), random tokens and PKCE. No public-key code lives here (see `id_token` for that).
 
 use std::fmt;
 
@@ -9,13 +9,15 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::blake2s::KeyedState;
+
 type HmacSha256 = Hmac<Sha256>;
 
-/// A 256-bit key derived for one purpose, kept as the HMAC state after the key
-/// block has been absorbed (so each MAC skips two SHA-256 compressions).
+/// A 256-bit key derived for one purpose, used as a keyed-BLAKE2s MAC key and
+/// kept as the hash state after the key block (so each MAC skips that block).
 /// `Debug` never shows it.
 #[derive(Clone)]
-pub struct Key(HmacSha256);
+pub struct Key(KeyedState);
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,11 +36,7 @@ impl Key {
     }
 
     fn from_bytes(key: &[u8; 32]) -> Self {
-        // HMAC accepts keys of any length, so this cannot fail; the fallback
-        // keeps the code free of panics regardless.
-        Self(HmacSha256::new_from_slice(key).unwrap_or_else(|_| {
-            HmacSha256::new(&hmac::digest::generic_array::GenericArray::default())
-        }))
+        Self(KeyedState::new(key))
     }
 
     pub fn sign(&self, data: &[u8]) -> [u8; 32] {
@@ -47,11 +45,7 @@ impl Key {
 
     /// The MAC of the concatenation of `parts`.
     pub fn sign_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.0.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
+        self.0.mac(parts)
     }
 
     /// Checks `tag` against the MAC of `data` in constant time.
@@ -65,11 +59,9 @@ impl Key {
         if !(16..=32).contains(&tag.len()) {
             return false;
         }
-        let mut mac = self.0.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.verify_truncated_left(tag).is_ok()
+        let mac = self.0.mac(parts);
+        mac.get(..tag.len())
+            .is_some_and(|prefix| ct_eq(prefix, tag))
     }
 }
 

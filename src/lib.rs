@@ -19,13 +19,14 @@
 //! filter from loading; provider failures become error pages; nothing is
 //! forwarded without a valid session unless a rule explicitly allows it.
 //!
-//! **Cheap steady state.** An authenticated request costs one HMAC check and a
+//! **Cheap steady state.** An authenticated request costs one MAC check and a
 //! small binary read: no outbound call and no public-key cryptography.
 
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod auth_host;
+pub mod blake2s;
 pub mod config;
 pub mod cookie;
 pub mod crypto;

@@ -1,17 +1,17 @@
 //! The signed-token format shared by the session and login-flow cookies:
-//! `base64url(payload || tag)`, where `tag` is HMAC-SHA256 over
-//! `purpose || 0x00 || payload`, truncated to 128 bits (as RFC 4868 allows).
+//! `base64url(payload || tag)`, where `tag` is keyed BLAKE2s-256 (see
+//! [`crate::blake2s`]) over `purpose || 0x00 || payload`, truncated to 128 bits.
 //!
 //! The payload is a small length-prefixed binary record rather than JSON: it is
 //! read on every request, this format needs no allocation beyond the strings it
 //! returns, and it cannot be ambiguous. The MAC covers the raw payload (not its
 //! base64 text), which keeps the hashing — most of the cost of an
-//! authenticated request — to a few SHA-256 blocks. Nothing but base64 is
+//! authenticated request — to a few BLAKE2s blocks. Nothing but base64 is
 //! decoded before the MAC has been checked.
 
 use crate::crypto::{b64url_decode, b64url_encode, Key};
 
-/// Bytes of the truncated HMAC-SHA256 tag.
+/// Bytes of the truncated MAC tag.
 pub const TAG_BYTES: usize = 16;
 /// Tokens longer than this are refused before decoding.
 const MAX_TOKEN_CHARS: usize = 8192;

@@ -1,0 +1,136 @@
+//! Measures the core's cost of one authenticated request (and its parts) with
+//! no proxy around it. Built natively it shows the algorithmic cost; built for
+//! `wasm32-wasip1` and run under Node (V8, the engine Envoy embeds) it shows
+//! what the filter's own code costs per request inside Envoy:
+//!
+//! ```text
+//! cargo build --release --example request_cost --target wasm32-wasip1
+//! node envoy-demo/bench/request-cost.mjs
+//! ```
+//!
+//! The figures complement `envoy-demo/bench.sh` (which measures Envoy as a whole).
+
+// A command-line report: printing is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::Instant;
+
+use tinyauth_wasm::config::Config;
+use tinyauth_wasm::crypto::Entropy;
+use tinyauth_wasm::discovery::Runtime;
+use tinyauth_wasm::flow;
+use tinyauth_wasm::identity::Identity;
+use tinyauth_wasm::request::RequestView;
+use tinyauth_wasm::session::Session;
+
+const NOW: u64 = 1_800_000_000;
+
+struct Fixed;
+impl Entropy for Fixed {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), tinyauth_wasm::crypto::EntropyUnavailable> {
+        buf.fill(7);
+        Ok(())
+    }
+}
+
+fn main() {
+    let config_json = r#"{
+      "appUrl": "http://auth.example.test:8080",
+      "secret": "0123456789abcdef0123456789abcdef",
+      "oauth": { "providers": { "generic": {
+        "name": "Pocket ID", "clientId": "c", "clientSecret": "s",
+        "authUrl": "http://id.example.test/authorize",
+        "tokenUrl": "http://id.example.test/api/oidc/token",
+        "userInfoUrl": "http://id.example.test/api/oidc/userinfo",
+        "cluster": "pocket_id", "verifyIdToken": false } } },
+      "apps": { "admin": { "oauth": { "groups": "admins" }, "response": { "headers": "X-Bench=1" } } }
+    }"#;
+    let config = match Config::from_json(config_json.as_bytes()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("config: {err}");
+            std::process::exit(1);
+        }
+    };
+    let session = Session {
+        login: "x3Jq0bQw4c9dT2aZ".into(),
+        identity: Identity {
+            provider: "generic".into(),
+            sub: "5f0c9c3e-1d2b-4c7e-9a6f-2b8d0e4a7c11".into(),
+            username: "alice".into(),
+            email: Some("alice@example.test".into()),
+            name: "Alice Example".into(),
+            groups: vec!["admins".into(), "developers".into()],
+        },
+        created_at: NOW - 60,
+        expires_at: NOW + 86_000,
+    };
+    let Some(key) = config.keys.session.first() else {
+        std::process::exit(1);
+    };
+    let cookie = format!("{}={}", config.cookies.session_name, session.seal(key));
+    let headers: Vec<(String, String)> = [
+        (":authority", "admin.example.test:8080"),
+        (":path", "/"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "wrk"),
+        ("cookie", cookie.as_str()),
+        ("remote-user", "mallory"),
+        ("remote-groups", "admins"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "0b8c2b9e-5d0f-4a4e-9f55-8f9f5c2d7a10"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect();
+    let runtime = Runtime::default();
+    let rounds: u32 = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+
+    measure("request view", rounds, || {
+        let view = RequestView::from_headers(&headers);
+        view.cookies.len()
+    });
+    let view = RequestView::from_headers(&headers);
+    let value = session.seal(key);
+    let payload = vec![7u8; 200];
+    measure("MAC of 200 bytes", rounds, || {
+        key.sign(&payload)[0] as usize
+    });
+    measure("base64 decode", rounds, || {
+        tinyauth_wasm::crypto::b64url_decode(&value).map_or(0, |v| v.len())
+    });
+    measure("session open", rounds, || {
+        Session::open_at(
+            &value,
+            &config.keys.session,
+            NOW,
+            config.session_max_lifetime,
+        )
+        .map_or(0, |s| s.login.len())
+    });
+    measure("current session", rounds, || {
+        flow::current_session(&config, &view, NOW).map_or(0, |s| s.login.len())
+    });
+    measure("on_request (whole)", rounds, || {
+        let view = RequestView::from_headers(&headers);
+        let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
+        decision.log.len()
+    });
+}
+
+fn measure(label: &str, rounds: u32, mut f: impl FnMut() -> usize) {
+    let mut sink = 0usize;
+    for _ in 0..rounds / 10 {
+        sink = sink.wrapping_add(f());
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        sink = sink.wrapping_add(f());
+    }
+    let per = start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    println!("{label:24} {per:8.3} µs   (sink {})", sink % 10);
+}
