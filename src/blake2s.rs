@@ -86,7 +86,8 @@ impl KeyedState {
         let mut buffer = [0u8; BLOCK];
         let mut filled = 0usize;
         for part in parts {
-            for &byte in *part {
+            let mut rest = *part;
+            while !rest.is_empty() {
                 if filled == BLOCK {
                     // A full block is compressed only once more input follows:
                     // the last block must carry the final flag.
@@ -94,10 +95,13 @@ impl KeyedState {
                     compress(&mut h, &buffer, counter, false);
                     filled = 0;
                 }
-                if let Some(slot) = buffer.get_mut(filled) {
-                    *slot = byte;
+                let take = rest.len().min(BLOCK - filled);
+                let (head, tail) = rest.split_at(take);
+                if let Some(slot) = buffer.get_mut(filled..filled + take) {
+                    slot.copy_from_slice(head);
                 }
-                filled += 1;
+                filled += take;
+                rest = tail;
             }
         }
         for slot in buffer.iter_mut().skip(filled) {
@@ -131,55 +135,62 @@ fn output(h: &[u32; 8]) -> [u8; OUT_BYTES] {
     out
 }
 
-#[inline]
-#[allow(clippy::many_single_char_names)]
-fn g(v: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize, x: u32, y: u32) {
-    // Indices are the fixed constants below, all < 16; `get`-free indexing
-    // keeps this hot loop branch-free.
-    #[allow(clippy::indexing_slicing)]
-    {
-        v[a] = v[a].wrapping_add(v[b]).wrapping_add(x);
-        v[d] = (v[d] ^ v[a]).rotate_right(16);
-        v[c] = v[c].wrapping_add(v[d]);
-        v[b] = (v[b] ^ v[c]).rotate_right(12);
-        v[a] = v[a].wrapping_add(v[b]).wrapping_add(y);
-        v[d] = (v[d] ^ v[a]).rotate_right(8);
-        v[c] = v[c].wrapping_add(v[d]);
-        v[b] = (v[b] ^ v[c]).rotate_right(7);
-    }
-}
-
 /// The compression function F: `counter` is the byte count so far including
-/// this block; `last` marks the final block.
-#[allow(clippy::indexing_slicing)] // every index is a constant or a SIGMA entry < 16
+/// this block; `last` marks the final block. The working vector lives in
+/// sixteen locals and message words are picked with `& 15`, so the hot loop
+/// has no bounds checks.
 fn compress(h: &mut [u32; 8], block: &[u8; BLOCK], counter: u64, last: bool) {
     let mut m = [0u32; 16];
     for (word, chunk) in m.iter_mut().zip(block.chunks_exact(4)) {
-        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(chunk);
+        *word = u32::from_le_bytes(bytes);
     }
-    let mut v = [0u32; 16];
-    v[..8].copy_from_slice(h);
-    v[8..].copy_from_slice(&IV);
+    let word = |i: usize| m.get(i & 15).copied().unwrap_or_default();
+    let [mut v0, mut v1, mut v2, mut v3, mut v4, mut v5, mut v6, mut v7] = *h;
+    let [mut v8, mut v9, mut v10, mut v11, mut v12, mut v13, mut v14, mut v15] = IV;
     #[allow(clippy::cast_possible_truncation)] // split into low and high words
     {
-        v[12] ^= counter as u32;
-        v[13] ^= (counter >> 32) as u32;
+        v12 ^= counter as u32;
+        v13 ^= (counter >> 32) as u32;
     }
     if last {
-        v[14] = !v[14];
+        v14 = !v14;
     }
-    for s in &SIGMA {
-        g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-        g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-        g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-        g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-        g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-        g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-        g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-        g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+    macro_rules! g {
+        ($a:ident, $b:ident, $c:ident, $d:ident, $x:expr, $y:expr) => {
+            $a = $a.wrapping_add($b).wrapping_add($x);
+            $d = ($d ^ $a).rotate_right(16);
+            $c = $c.wrapping_add($d);
+            $b = ($b ^ $c).rotate_right(12);
+            $a = $a.wrapping_add($b).wrapping_add($y);
+            $d = ($d ^ $a).rotate_right(8);
+            $c = $c.wrapping_add($d);
+            $b = ($b ^ $c).rotate_right(7);
+        };
     }
-    for i in 0..8 {
-        h[i] ^= v[i] ^ v[i + 8];
+    for [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15] in SIGMA {
+        g!(v0, v4, v8, v12, word(s0), word(s1));
+        g!(v1, v5, v9, v13, word(s2), word(s3));
+        g!(v2, v6, v10, v14, word(s4), word(s5));
+        g!(v3, v7, v11, v15, word(s6), word(s7));
+        g!(v0, v5, v10, v15, word(s8), word(s9));
+        g!(v1, v6, v11, v12, word(s10), word(s11));
+        g!(v2, v7, v8, v13, word(s12), word(s13));
+        g!(v3, v4, v9, v14, word(s14), word(s15));
+    }
+    let mixed = [
+        v0 ^ v8,
+        v1 ^ v9,
+        v2 ^ v10,
+        v3 ^ v11,
+        v4 ^ v12,
+        v5 ^ v13,
+        v6 ^ v14,
+        v7 ^ v15,
+    ];
+    for (state, mix) in h.iter_mut().zip(mixed) {
+        *state ^= mix;
     }
 }
 
