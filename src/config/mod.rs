@@ -290,17 +290,13 @@ impl Config {
             }
             err
         };
-        let raw: RawConfig = serde_path_to_error::deserialize(&merged.value).map_err(|err| {
-            let path = err.path().to_string();
-            let field = if path == "." {
+        let raw: RawConfig = raw::read(&merged.value).map_err(|err| {
+            let field = if err.path.is_empty() {
                 "configuration".into()
             } else {
-                path
+                err.path
             };
-            with_source(ConfigError::new(
-                field,
-                strip_position(&err.into_inner().to_string()),
-            ))
+            with_source(ConfigError::new(field, err.problem))
         })?;
         let mut config = compile(raw).map_err(with_source)?;
         config.notes = merged.notes;
@@ -327,14 +323,6 @@ impl Config {
         } else {
             &provider.whitelist
         }
-    }
-}
-
-/// `serde_json` appends " at line 1 column 42"; the field path already says where.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(pos) => message.get(..pos).unwrap_or(message).to_owned(),
-        None => message.to_owned(),
     }
 }
 

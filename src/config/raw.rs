@@ -1,71 +1,70 @@
-//! The configuration as it arrives on the wire (JSON): serde types only, no checks
-//! beyond shape. Key names follow Tinyauth v5's YAML names.
+//! The configuration as it arrives (a JSON value, after the environment and
+//! labels are merged in): read into plain structs with shape checks only. Key
+//! names follow Tinyauth v5's YAML names. Every error names the field's path
+//! (`oauth.providers.generic.clientId`), and unknown keys are refused.
+//!
+//! Hand-written rather than serde-derived: a derive plus path tracking
+//! generated about 80 KB of code for two dozen structs, which every Envoy
+//! worker compiles and keeps in memory.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// A shape error at `path` (empty: the whole configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawError {
+    pub path: String,
+    pub problem: String,
+}
+
+type Read<T> = Result<T, RawError>;
+
+#[derive(Debug, Default)]
 pub(crate) struct RawConfig {
     pub app_url: Option<String>,
     pub secret: Option<String>,
     pub previous_secrets: Option<ListValue>,
-    #[serde(default)]
     pub auth: RawAuth,
-    #[serde(default)]
     pub oauth: RawOAuth,
-    #[serde(default)]
     pub apps: BTreeMap<String, RawApp>,
-    #[serde(default)]
     pub ui: RawUi,
     /// Filter-only: Envoy cluster for each `host[:port]` the filter calls.
-    #[serde(default)]
     pub clusters: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawAuth {
     pub session_expiry: Option<Seconds>,
     pub session_max_lifetime: Option<Seconds>,
     pub secure_cookie: Option<Flag>,
     pub subdomains_enabled: Option<Flag>,
-    #[serde(default)]
     pub acls: RawAcls,
     pub trusted_proxies: Option<ListValue>,
-    #[serde(default)]
     pub ip: RawIp,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawAcls {
     /// `allow` (default) or `deny`: what happens when no rule decides.
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawIp {
     pub allow: Option<ListValue>,
     pub block: Option<ListValue>,
     pub bypass: Option<ListValue>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawOAuth {
     pub whitelist: Option<ListValue>,
     pub auto_redirect: Option<String>,
-    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawProvider {
     pub name: Option<String>,
     pub client_id: Option<String>,
@@ -92,7 +91,6 @@ pub(crate) struct RawProvider {
     pub verify_id_token: Option<Flag>,
     /// `userinfo` (default) or `idToken`.
     pub claims_from: Option<String>,
-    #[serde(default)]
     pub claims: RawClaims,
     pub require_email_verified: Option<Flag>,
     pub logout_at_provider: Option<Flag>,
@@ -100,8 +98,7 @@ pub(crate) struct RawProvider {
     pub clock_skew_seconds: Option<Seconds>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawClaims {
     pub username: Option<String>,
     pub email: Option<String>,
@@ -109,69 +106,442 @@ pub(crate) struct RawClaims {
     pub groups: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawApp {
-    #[serde(default)]
     pub config: RawAppConfig,
-    #[serde(default)]
     pub oauth: RawAppOAuth,
-    #[serde(default)]
     pub users: RawUsers,
-    #[serde(default)]
     pub path: RawPath,
-    #[serde(default)]
     pub ip: RawIp,
-    #[serde(default)]
     pub response: RawResponse,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawUsers {
     pub allow: Option<ListValue>,
     pub block: Option<ListValue>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawPath {
     pub allow: Option<String>,
     pub block: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawResponse {
     pub headers: Option<ListValue>,
-    #[serde(default)]
     pub basicauth: RawBasicAuth,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawBasicAuth {
     pub username: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawAppConfig {
     pub domain: Option<ListValue>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawAppOAuth {
     pub whitelist: Option<ListValue>,
     pub groups: Option<ListValue>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub(crate) struct RawUi {
     pub title: Option<String>,
+}
+
+/// Reads the whole configuration.
+pub(crate) fn read(value: &Value) -> Read<RawConfig> {
+    let root = Obj {
+        value,
+        path: String::new(),
+    };
+    let o = root.known(&[
+        "appUrl",
+        "secret",
+        "previousSecrets",
+        "auth",
+        "oauth",
+        "apps",
+        "ui",
+        "clusters",
+    ])?;
+    Ok(RawConfig {
+        app_url: o.string("appUrl")?,
+        secret: o.string("secret")?,
+        previous_secrets: o.list("previousSecrets")?,
+        auth: o.child("auth", read_auth)?,
+        oauth: o.child("oauth", read_oauth)?,
+        apps: o.map("apps", read_app)?,
+        ui: o.child("ui", |o| {
+            let o = o.known(&["title"])?;
+            Ok(RawUi {
+                title: o.string("title")?,
+            })
+        })?,
+        clusters: o.map("clusters", |o| {
+            o.value
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| o.invalid_type("a string"))
+        })?,
+    })
+}
+
+fn read_auth(o: Obj<'_>) -> Read<RawAuth> {
+    let o = o.known(&[
+        "sessionExpiry",
+        "sessionMaxLifetime",
+        "secureCookie",
+        "subdomainsEnabled",
+        "acls",
+        "trustedProxies",
+        "ip",
+    ])?;
+    Ok(RawAuth {
+        session_expiry: o.seconds("sessionExpiry")?,
+        session_max_lifetime: o.seconds("sessionMaxLifetime")?,
+        secure_cookie: o.flag("secureCookie")?,
+        subdomains_enabled: o.flag("subdomainsEnabled")?,
+        acls: o.child("acls", |o| {
+            let o = o.known(&["policy"])?;
+            Ok(RawAcls {
+                policy: o.string("policy")?,
+            })
+        })?,
+        trusted_proxies: o.list("trustedProxies")?,
+        ip: o.child("ip", read_ip)?,
+    })
+}
+
+fn read_ip(o: Obj<'_>) -> Read<RawIp> {
+    let o = o.known(&["allow", "block", "bypass"])?;
+    Ok(RawIp {
+        allow: o.list("allow")?,
+        block: o.list("block")?,
+        bypass: o.list("bypass")?,
+    })
+}
+
+fn read_oauth(o: Obj<'_>) -> Read<RawOAuth> {
+    let o = o.known(&["whitelist", "autoRedirect", "providers"])?;
+    Ok(RawOAuth {
+        whitelist: o.list("whitelist")?,
+        auto_redirect: o.string("autoRedirect")?,
+        providers: o.map("providers", read_provider)?,
+    })
+}
+
+fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
+    let o = o.known(&[
+        "name",
+        "clientId",
+        "clientSecret",
+        "authUrl",
+        "tokenUrl",
+        "userInfoUrl",
+        "scopes",
+        "whitelist",
+        "tokenAuthMethod",
+        "cluster",
+        "authority",
+        "timeoutMs",
+        "issuer",
+        "redirectUrl",
+        "jwksUrl",
+        "endSessionUrl",
+        "verifyIdToken",
+        "claimsFrom",
+        "claims",
+        "requireEmailVerified",
+        "logoutAtProvider",
+        "postLogoutRedirectUri",
+        "clockSkewSeconds",
+    ])?;
+    Ok(RawProvider {
+        name: o.string("name")?,
+        client_id: o.string("clientId")?,
+        client_secret: o.string("clientSecret")?,
+        auth_url: o.string("authUrl")?,
+        token_url: o.string("tokenUrl")?,
+        user_info_url: o.string("userInfoUrl")?,
+        scopes: o.list("scopes")?,
+        whitelist: o.list("whitelist")?,
+        token_auth_method: o.string("tokenAuthMethod")?,
+        cluster: o.string("cluster")?,
+        authority: o.string("authority")?,
+        timeout_ms: o.seconds("timeoutMs")?,
+        issuer: o.string("issuer")?,
+        redirect_url: o.string("redirectUrl")?,
+        jwks_url: o.string("jwksUrl")?,
+        end_session_url: o.string("endSessionUrl")?,
+        verify_id_token: o.flag("verifyIdToken")?,
+        claims_from: o.string("claimsFrom")?,
+        claims: o.child("claims", |o| {
+            let o = o.known(&["username", "email", "name", "groups"])?;
+            Ok(RawClaims {
+                username: o.string("username")?,
+                email: o.string("email")?,
+                name: o.string("name")?,
+                groups: o.string("groups")?,
+            })
+        })?,
+        require_email_verified: o.flag("requireEmailVerified")?,
+        logout_at_provider: o.flag("logoutAtProvider")?,
+        post_logout_redirect_uri: o.string("postLogoutRedirectUri")?,
+        clock_skew_seconds: o.seconds("clockSkewSeconds")?,
+    })
+}
+
+fn read_app(o: Obj<'_>) -> Read<RawApp> {
+    let o = o.known(&["config", "oauth", "users", "path", "ip", "response"])?;
+    Ok(RawApp {
+        config: o.child("config", |o| {
+            let o = o.known(&["domain"])?;
+            Ok(RawAppConfig {
+                domain: o.list("domain")?,
+            })
+        })?,
+        oauth: o.child("oauth", |o| {
+            let o = o.known(&["whitelist", "groups"])?;
+            Ok(RawAppOAuth {
+                whitelist: o.list("whitelist")?,
+                groups: o.list("groups")?,
+            })
+        })?,
+        users: o.child("users", |o| {
+            let o = o.known(&["allow", "block"])?;
+            Ok(RawUsers {
+                allow: o.list("allow")?,
+                block: o.list("block")?,
+            })
+        })?,
+        path: o.child("path", |o| {
+            let o = o.known(&["allow", "block"])?;
+            Ok(RawPath {
+                allow: o.string("allow")?,
+                block: o.string("block")?,
+            })
+        })?,
+        ip: o.child("ip", read_ip)?,
+        response: o.child("response", |o| {
+            let o = o.known(&["headers", "basicauth"])?;
+            Ok(RawResponse {
+                headers: o.list("headers")?,
+                basicauth: o.child("basicauth", |o| {
+                    let o = o.known(&["username", "password"])?;
+                    Ok(RawBasicAuth {
+                        username: o.string("username")?,
+                        password: o.string("password")?,
+                    })
+                })?,
+            })
+        })?,
+    })
+}
+
+/// A value being read, with its path for error messages.
+struct Obj<'a> {
+    value: &'a Value,
+    path: String,
+}
+
+/// An object whose keys have been checked.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Obj<'a> {
+    /// Requires an object with only `known` keys.
+    fn known(self, known: &[&str]) -> Read<Fields<'a>> {
+        let Some(map) = self.value.as_object() else {
+            return Err(self.invalid_type("a map"));
+        };
+        if let Some(unknown) = map.keys().find(|key| !known.contains(&key.as_str())) {
+            let expected = known
+                .iter()
+                .map(|key| format!("`{key}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(RawError {
+                path: join(&self.path, unknown),
+                problem: format!("unknown field `{unknown}`, expected one of {expected}"),
+            });
+        }
+        Ok(Fields {
+            map,
+            path: self.path,
+        })
+    }
+
+    fn invalid_type(&self, expected: &str) -> RawError {
+        self.error(format!(
+            "invalid type: {}, expected {expected}",
+            describe(self.value)
+        ))
+    }
+
+    fn error(&self, problem: impl Into<String>) -> RawError {
+        RawError {
+            path: self.path.clone(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The field, unless it is absent or `null` (both mean "not set").
+    fn field(&self, key: &str) -> Option<Obj<'a>> {
+        self.map
+            .get(key)
+            .filter(|value| !value.is_null())
+            .map(|value| Obj {
+                value,
+                path: join(&self.path, key),
+            })
+    }
+
+    fn string(&self, key: &str) -> Read<Option<String>> {
+        self.field(key)
+            .map(|o| {
+                o.value
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| o.invalid_type("a string"))
+            })
+            .transpose()
+    }
+
+    /// A Tinyauth list: a string or an array of strings.
+    fn list(&self, key: &str) -> Read<Option<ListValue>> {
+        self.field(key).map(|o| list_value(&o)).transpose()
+    }
+
+    fn seconds(&self, key: &str) -> Read<Option<Seconds>> {
+        self.field(key).map(|o| seconds(&o)).transpose()
+    }
+
+    fn flag(&self, key: &str) -> Read<Option<Flag>> {
+        self.field(key).map(|o| flag(&o)).transpose()
+    }
+
+    /// A nested section; absent means all defaults.
+    fn child<T: Default>(&self, key: &str, read: impl FnOnce(Obj<'a>) -> Read<T>) -> Read<T> {
+        self.field(key).map_or_else(|| Ok(T::default()), read)
+    }
+
+    /// An object of named entries (providers, apps, clusters).
+    fn map<T>(&self, key: &str, read: impl Fn(Obj<'a>) -> Read<T>) -> Read<BTreeMap<String, T>> {
+        let Some(o) = self.field(key) else {
+            return Ok(BTreeMap::new());
+        };
+        let Some(entries) = o.value.as_object() else {
+            return Err(o.invalid_type("a map"));
+        };
+        entries
+            .iter()
+            .map(|(name, value)| {
+                let entry = Obj {
+                    value,
+                    path: join(&o.path, name),
+                };
+                Ok((name.clone(), read(entry)?))
+            })
+            .collect()
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The value as serde describes an unexpected one, e.g. ``integer `5` ``.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".into(),
+        Value::Object(_) => "map".into(),
+    }
+}
+
+fn list_value(o: &Obj<'_>) -> Read<ListValue> {
+    const EXPECTED: &str = "a string or a list of strings";
+    match o.value {
+        Value::String(text) => Ok(ListValue::Text(text.clone())),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                item.as_str().map(str::to_owned).ok_or_else(|| RawError {
+                    path: format!("{}[{index}]", o.path),
+                    problem: format!("invalid type: {}, expected a string", describe(item)),
+                })
+            })
+            .collect::<Read<Vec<String>>>()
+            .map(ListValue::Items),
+        _ => Err(o.invalid_type(EXPECTED)),
+    }
+}
+
+/// Accepts JSON integers, integral floats (Istio's `pluginConfig` is a
+/// protobuf `Struct`, whose numbers are doubles) and digit strings
+/// (environment variables).
+fn seconds(o: &Obj<'_>) -> Read<Seconds> {
+    match o.value {
+        Value::Number(n) => {
+            if let Some(value) = n.as_u64() {
+                Ok(Seconds(value))
+            } else if n.as_i64().is_some() {
+                Err(o.error("must not be negative"))
+            } else {
+                let value = n.as_f64().unwrap_or(f64::NAN);
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "range and integrality are checked first"
+                )]
+                if value.fract() == 0.0 && (0.0..9.0e15).contains(&value) {
+                    Ok(Seconds(value as u64))
+                } else {
+                    Err(o.error("must be a non-negative whole number"))
+                }
+            }
+        }
+        Value::String(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Seconds)
+            .map_err(|_| o.error(format!("`{text}` is not a non-negative whole number"))),
+        _ => Err(o.invalid_type("a non-negative whole number")),
+    }
+}
+
+/// A boolean; also accepts the strings `true`/`false` (environment variables).
+fn flag(o: &Obj<'_>) -> Read<Flag> {
+    match o.value {
+        Value::Bool(value) => Ok(Flag(*value)),
+        Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Flag(true)),
+            "false" | "0" | "no" => Ok(Flag(false)),
+            _ => Err(o.error(format!("`{text}` is not true or false"))),
+        },
+        _ => Err(o.invalid_type("true or false")),
+    }
 }
 
 /// A Tinyauth list: one string (a comma list, or a `/regex/` for filters) or a
@@ -206,98 +576,73 @@ impl ListValue {
     }
 }
 
-impl<'de> Deserialize<'de> for ListValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ListVisitor;
-        impl<'de> Visitor<'de> for ListVisitor {
-            type Value = ListValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<ListValue, E> {
-                Ok(ListValue::Text(value.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListValue, A::Error> {
-                let mut items: Vec<String> = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    items.push(item);
-                }
-                Ok(ListValue::Items(items))
-            }
-        }
-        deserializer.deserialize_any(ListVisitor)
-    }
-}
-
-/// A non-negative whole number; accepts JSON integers, integral floats (Istio's
-/// `pluginConfig` is a protobuf `Struct`, whose numbers are doubles) and digit
-/// strings (environment variables).
+/// A non-negative whole number (see [`seconds`] for what is accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Seconds(pub u64);
 
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NumberVisitor;
-        impl Visitor<'_> for NumberVisitor {
-            type Value = Seconds;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative whole number")
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Seconds, E> {
-                Ok(Seconds(value))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Seconds, E> {
-                u64::try_from(value)
-                    .map(Seconds)
-                    .map_err(|_| E::custom("must not be negative"))
-            }
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Seconds, E> {
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "range and integrality are checked first"
-                )]
-                if value.fract() == 0.0 && (0.0..9.0e15).contains(&value) {
-                    Ok(Seconds(value as u64))
-                } else {
-                    Err(E::custom("must be a non-negative whole number"))
-                }
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Seconds, E> {
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map(Seconds)
-                    .map_err(|_| E::custom(format!("`{value}` is not a non-negative whole number")))
-            }
-        }
-        deserializer.deserialize_any(NumberVisitor)
-    }
-}
-
-/// A boolean; also accepts the strings `true`/`false` (environment variables).
+/// A boolean setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Flag(pub bool);
 
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FlagVisitor;
-        impl Visitor<'_> for FlagVisitor {
-            type Value = Flag;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true or false")
-            }
-            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Flag, E> {
-                Ok(Flag(value))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Flag, E> {
-                match value.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" => Ok(Flag(true)),
-                    "false" | "0" | "no" => Ok(Flag(false)),
-                    _ => Err(E::custom(format!("`{value}` is not true or false"))),
-                }
-            }
-        }
-        deserializer.deserialize_any(FlagVisitor)
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn error(value: &Value) -> RawError {
+        read(value).unwrap_err()
+    }
+
+    #[test]
+    fn nulls_mean_unset_and_istio_doubles_are_whole_numbers() {
+        let raw = read(&json!({
+            "appUrl": null,
+            "auth": {"sessionExpiry": 3600.0, "secureCookie": "yes"},
+            "clusters": {"id.example.com": "pocket_id"}
+        }))
+        .unwrap();
+        assert_eq!(raw.app_url, None);
+        assert_eq!(raw.auth.session_expiry, Some(Seconds(3600)));
+        assert_eq!(raw.auth.secure_cookie, Some(Flag(true)));
+        assert_eq!(raw.clusters.get("id.example.com").unwrap(), "pocket_id");
+    }
+
+    #[test]
+    fn errors_name_the_path_down_to_list_items() {
+        let err = error(&json!({"oauth": {"whitelist": ["a@example.com", 7]}}));
+        assert_eq!(err.path, "oauth.whitelist[1]");
+        assert_eq!(err.problem, "invalid type: integer `7`, expected a string");
+
+        let err = error(&json!({"clusters": {"id.example.com": 5}}));
+        assert_eq!(err.path, "clusters.id.example.com");
+        assert!(err.problem.contains("expected a string"), "{}", err.problem);
+
+        let err = error(&json!({"apps": {"whoami": {"response": {"basicauth": {"user": "x"}}}}}));
+        assert_eq!(err.path, "apps.whoami.response.basicauth.user");
+        assert!(err
+            .problem
+            .starts_with("unknown field `user`, expected one of `username`, `password`"));
+
+        let err = error(&json!({"auth": {"timeout": 1.5}}));
+        assert_eq!(err.path, "auth.timeout");
+
+        let err = error(&json!({"auth": {"sessionExpiry": 1.5}}));
+        assert_eq!(
+            (err.path.as_str(), err.problem.as_str()),
+            ("auth.sessionExpiry", "must be a non-negative whole number")
+        );
+
+        let err = error(&json!({"auth": "none"}));
+        assert_eq!(
+            (err.path.as_str(), err.problem.as_str()),
+            ("auth", "invalid type: string \"none\", expected a map")
+        );
+
+        let err = error(&json!(["not", "an", "object"]));
+        assert_eq!(
+            (err.path.as_str(), err.problem.as_str()),
+            ("", "invalid type: sequence, expected a map")
+        );
     }
 }
