@@ -6,6 +6,7 @@
 //   cargo build --release --example request_cost --target wasm32-wasip1
 //   node envoy-demo/bench/request-cost.mjs [rounds]
 import fs from 'node:fs';
+import process from 'node:process';
 import path from 'node:path';
 import { WASI } from 'node:wasi';
 import { fileURLToPath } from 'node:url';
