@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
 use crate::discovery::RuntimeUpdate;
 use crate::login_flow::LoginFlow;
@@ -107,7 +107,7 @@ impl Response {
 
     /// Tinyauth's JSON shape: `{"status": N, "message": "..."}`.
     #[must_use]
-    pub fn json(self, body: &serde_json::Value) -> Self {
+    pub fn json(self, body: &Json) -> Self {
         let mut response = self
             .header("content-type", "application/json")
             .header("cache-control", "no-store");
@@ -174,7 +174,7 @@ pub enum Pending {
         flow: LoginFlow,
         browser: bool,
         tokens: Tokens,
-        id_claims: Option<Map<String, Value>>,
+        id_claims: Option<Object>,
     },
 }
 

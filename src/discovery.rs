@@ -6,7 +6,7 @@
 //! The state is per VM (one per Envoy worker); it is a cache of what the
 //! provider publishes, so nothing depends on VMs agreeing.
 
-use serde::Deserialize;
+use crate::json::Json;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
@@ -331,7 +331,6 @@ pub fn on_fetch_reply(
     }
 }
 
-#[derive(Deserialize)]
 struct Metadata {
     issuer: String,
     authorization_endpoint: Option<String>,
@@ -339,8 +338,34 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
     end_session_endpoint: Option<String>,
-    #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+}
+
+impl Metadata {
+    /// The members the filter uses; `None` when the document is not an object
+    /// with a string `issuer`, or one of these members has the wrong type.
+    fn parse(body: &[u8]) -> Option<Self> {
+        let doc = Json::parse(body).ok()?;
+        let doc = doc.as_object()?;
+        let text = |name: &str| {
+            doc.string_member(name)
+                .map(|value| value.map(str::to_owned))
+        };
+        Some(Self {
+            issuer: text("issuer").ok()??,
+            authorization_endpoint: text("authorization_endpoint").ok()?,
+            token_endpoint: text("token_endpoint").ok()?,
+            userinfo_endpoint: text("userinfo_endpoint").ok()?,
+            jwks_uri: text("jwks_uri").ok()?,
+            end_session_endpoint: text("end_session_endpoint").ok()?,
+            authorization_response_iss_parameter_supported: match doc
+                .get("authorization_response_iss_parameter_supported")
+            {
+                None | Some(Json::Null) => false,
+                Some(value) => value.as_bool()?,
+            },
+        })
+    }
 }
 
 /// Reads a discovery document (OpenID Connect Discovery 1.0 §3) and merges it
@@ -351,8 +376,8 @@ fn discovered_endpoints(
     provider: &Provider,
     body: &[u8],
 ) -> Result<Endpoints, String> {
-    let meta: Metadata = serde_json::from_slice(body)
-        .map_err(|_| "the discovery document is not JSON with an issuer".to_owned())?;
+    let meta = Metadata::parse(body)
+        .ok_or_else(|| "the discovery document is not JSON with an issuer".to_owned())?;
     let issuer = meta.issuer.trim_end_matches('/').to_owned();
     let expected = provider.expected_issuer();
     if issuer != expected.trim_end_matches('/') {

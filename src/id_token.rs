@@ -6,8 +6,8 @@
 
 use std::fmt;
 
+use crate::json::{Json, Object};
 use rsa::signature::Verifier as _;
-use serde_json::{Map, Value};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::crypto::{b64url_decode, ct_eq};
@@ -83,7 +83,7 @@ struct Jws<'t> {
     kid: Option<String>,
     signing_input: &'t [u8],
     signature: Vec<u8>,
-    claims: Map<String, Value>,
+    claims: Object,
 }
 
 fn split(token: &str) -> Result<Jws<'_>, Rejected> {
@@ -96,20 +96,20 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
     else {
         return Err(Rejected::Malformed("not three dot-separated parts"));
     };
-    let header: Map<String, Value> = b64url_decode(header)
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    let header: Object = b64url_decode(header)
+        .and_then(|bytes| json_object(&bytes))
         .ok_or(Rejected::Malformed("header is not base64url JSON"))?;
     let alg = header
         .get("alg")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or(Rejected::Malformed("header has no alg"))?
         .to_owned();
     if header.contains_key("crit") {
         return Err(Rejected::Malformed("header has crit extensions"));
     }
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-    let claims: Map<String, Value> = b64url_decode(payload)
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    let kid = header.get("kid").and_then(Json::as_str).map(str::to_owned);
+    let claims: Object = b64url_decode(payload)
+        .and_then(|bytes| json_object(&bytes))
         .ok_or(Rejected::Malformed("payload is not base64url JSON"))?;
     let signature =
         b64url_decode(signature).ok_or(Rejected::Malformed("signature is not base64url"))?;
@@ -127,17 +127,22 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
     })
 }
 
+/// A JSON object (duplicate member names are refused by the parser, so a
+/// token cannot carry two different `aud` or `nonce` values).
+fn json_object(bytes: &[u8]) -> Option<Object> {
+    match Json::parse(bytes) {
+        Ok(Json::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
 /// Length of `.signature` at the end of the token.
 fn signature_part_len(token: &str) -> usize {
     token.rfind('.').map_or(0, |dot| token.len() - dot)
 }
 
 /// Verifies `token` and returns its claims.
-pub fn verify(
-    token: &str,
-    jwks: &Jwks,
-    expect: &Expectations<'_>,
-) -> Result<Map<String, Value>, Rejected> {
+pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations<'_>) -> Result<Object, Rejected> {
     let parsed = split(token)?;
     if !ALLOWED_ALGS.contains(&parsed.alg.as_str()) {
         return Err(Rejected::DisallowedAlg(crate::oidc::printable(
@@ -239,18 +244,15 @@ where
     S::try_from(signature).is_ok_and(|sig| key.verify(input, &sig).is_ok())
 }
 
-fn check_claims(
-    claims: Map<String, Value>,
-    expect: &Expectations<'_>,
-) -> Result<Map<String, Value>, Rejected> {
-    if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
+fn check_claims(claims: Object, expect: &Expectations<'_>) -> Result<Object, Rejected> {
+    if claims.get("iss").and_then(Json::as_str) != Some(expect.issuer) {
         return Err(Rejected::InvalidIssuer);
     }
     // Every audience must be this client: OIDC Core says to reject tokens that
     // name audiences the client does not trust.
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == expect.client_id,
-        Some(Value::Array(auds)) => {
+        Some(Json::String(aud)) => aud == expect.client_id,
+        Some(Json::Array(auds)) => {
             !auds.is_empty()
                 && auds
                     .iter()
@@ -268,28 +270,28 @@ fn check_claims(
     }
     let exp = claims
         .get("exp")
-        .and_then(Value::as_u64)
+        .and_then(Json::as_u64)
         .ok_or(Rejected::Expired)?;
     if expect.now >= exp.saturating_add(expect.skew) {
         return Err(Rejected::Expired);
     }
     let iat = claims
         .get("iat")
-        .and_then(Value::as_u64)
+        .and_then(Json::as_u64)
         .ok_or(Rejected::MissingIssuedAt)?;
     if iat > expect.now.saturating_add(expect.skew) {
         return Err(Rejected::IssuedInTheFuture);
     }
     let nonce = claims
         .get("nonce")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or_default();
     if !ct_eq(nonce.as_bytes(), expect.nonce.as_bytes()) {
         return Err(Rejected::InvalidNonce);
     }
     if claims
         .get("sub")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .is_none_or(str::is_empty)
     {
         return Err(Rejected::MissingSubject);

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
 use crate::config::ClaimNames;
 
@@ -49,13 +49,13 @@ impl Identity {
     /// (Tinyauth's `claims.*`; top-level keys only). `sub` is always `sub`.
     pub fn from_claims(
         provider: &str,
-        claims: &Map<String, Value>,
+        claims: &Object,
         names: &ClaimNames,
     ) -> Result<Self, ClaimsError> {
         let text = |key: &str| {
             claims
                 .get(key)
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
@@ -79,34 +79,34 @@ impl Identity {
     }
 
     /// Parses a claims document (a userinfo body) into its claims.
-    pub fn parse_claims(body: &[u8]) -> Result<Map<String, Value>, ClaimsError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(claims)) => Ok(claims),
+    pub fn parse_claims(body: &[u8]) -> Result<Object, ClaimsError> {
+        match Json::parse(body) {
+            Ok(Json::Object(claims)) => Ok(claims),
             _ => Err(ClaimsError::NotAnObject),
         }
     }
 
     /// Whether the claims say the email address is verified (`email_verified`
     /// `true`, or the string `"true"` some providers send).
-    pub fn email_verified(claims: &Map<String, Value>) -> bool {
+    pub fn email_verified(claims: &Object) -> bool {
         match claims.get("email_verified") {
-            Some(Value::Bool(verified)) => *verified,
-            Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
+            Some(Json::Bool(verified)) => *verified,
+            Some(Json::String(text)) => text.eq_ignore_ascii_case("true"),
             _ => false,
         }
     }
 }
 
-fn groups_claim(value: Option<&Value>) -> Vec<String> {
+fn groups_claim(value: Option<&Json>) -> Vec<String> {
     let mut groups: Vec<String> = match value {
-        Some(Value::Array(items)) => items
+        Some(Json::Array(items)) => items
             .iter()
-            .filter_map(Value::as_str)
+            .filter_map(Json::as_str)
             .map(str::trim)
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
             .collect(),
-        Some(Value::String(list)) => list
+        Some(Json::String(list)) => list
             .split(',')
             .map(str::trim)
             .filter(|g| !g.is_empty())
@@ -143,7 +143,7 @@ fn pseudo_name(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn identity(claims: &Value) -> Result<Identity, ClaimsError> {
         let claims = Identity::parse_claims(claims.to_string().as_bytes())?;

@@ -5,9 +5,8 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
 use crate::crypto::b64url_decode;
+use crate::json::Json;
 
 /// RSA moduli outside this range are refused (below: too weak; above: the `rsa` crate's
 /// default limit is 4096 bits, raised here because some providers use 8192).
@@ -60,17 +59,11 @@ impl fmt::Display for NotAKeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct RawSet {
-    keys: Vec<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
+/// The members of a JWK the filter reads (RFC 7517 §4, RFC 7518 §6).
 struct RawKey {
     kty: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
-    #[serde(rename = "use")]
     use_: Option<String>,
     crv: Option<String>,
     n: Option<String>,
@@ -79,21 +72,48 @@ struct RawKey {
     y: Option<String>,
 }
 
+impl RawKey {
+    /// `None` unless `value` is an object whose members used here are strings.
+    fn read(value: &Json) -> Option<Self> {
+        let object = value.as_object()?;
+        let text = |name: &str| {
+            object
+                .string_member(name)
+                .map(|value| value.map(str::to_owned))
+                .ok()
+        };
+        Some(Self {
+            kty: text("kty")?,
+            kid: text("kid")?,
+            alg: text("alg")?,
+            use_: text("use")?,
+            crv: text("crv")?,
+            n: text("n")?,
+            e: text("e")?,
+            x: text("x")?,
+            y: text("y")?,
+        })
+    }
+}
+
 impl Jwks {
     pub fn parse(body: &[u8]) -> Result<Self, NotAKeySet> {
-        let set: RawSet = serde_json::from_slice(body).map_err(|_| NotAKeySet)?;
+        let document = Json::parse(body).map_err(|_| NotAKeySet)?;
+        let keys = document
+            .get("keys")
+            .and_then(Json::as_array)
+            .ok_or(NotAKeySet)?;
         let mut jwks = Self::default();
-        for (index, value) in set.keys.into_iter().enumerate() {
-            let raw: Result<RawKey, _> = serde_json::from_value(value);
+        for (index, value) in keys.iter().enumerate() {
             let label = |raw: &RawKey| {
                 raw.kid.as_deref().map_or_else(
                     || format!("#{index}"),
                     |kid| crate::oidc::printable(kid, 64),
                 )
             };
-            match raw {
-                Err(_) => jwks.skipped.push(format!("#{index}: not a JWK object")),
-                Ok(raw) => match parse_key(&raw) {
+            match RawKey::read(value) {
+                None => jwks.skipped.push(format!("#{index}: not a JWK object")),
+                Some(raw) => match parse_key(&raw) {
                     Ok(key) => jwks.keys.push(Jwk {
                         kid: raw.kid.clone(),
                         alg: raw.alg.clone(),

@@ -2,7 +2,7 @@
 //! callback, exchanging the code, verifying the ID token, reading the claims,
 //! and issuing the session.
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
 use crate::config::{ClaimsSource, Config, Provider, FLOW_TTL_SECONDS};
 use crate::crypto::{ct_eq, Entropy};
@@ -110,7 +110,11 @@ pub fn start_as_json(
                 .unwrap_or_default()
                 .to_owned();
             *response = Response::new(200)
-                .json(&serde_json::json!({"status": 200, "message": "OK", "url": location}))
+                .json(&Json::object([
+                    ("status", Json::from(200u16)),
+                    ("message", Json::from("OK")),
+                    ("url", Json::from(location)),
+                ]))
                 .header("set-cookie", cookie);
         }
     }
@@ -426,7 +430,7 @@ impl Login<'_> {
         flow: LoginFlow,
         browser: bool,
         tokens: Tokens,
-        id_claims: Option<Map<String, Value>>,
+        id_claims: Option<Object>,
     ) -> Decision {
         match (self.provider.claims_from, id_claims) {
             (ClaimsSource::IdToken, Some(claims)) => self.finish(&flow, browser, &claims, &tokens),
@@ -453,7 +457,7 @@ impl Login<'_> {
         &self,
         flow: &LoginFlow,
         browser: bool,
-        claims: &Map<String, Value>,
+        claims: &Object,
         tokens: &Tokens,
     ) -> Decision {
         let (config, provider) = (self.config, self.provider);

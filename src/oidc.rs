@@ -5,9 +5,9 @@
 
 use std::fmt;
 
+use crate::json::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde::Deserialize;
 
 use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
@@ -143,16 +143,36 @@ impl fmt::Display for ProviderFailure {
     }
 }
 
-#[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<String>,
     token_type: Option<String>,
     id_token: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: Option<String>,
+impl TokenResponse {
+    /// `None` unless the body is an object whose members used here are strings.
+    fn parse(body: &[u8]) -> Option<Self> {
+        let doc = Json::parse(body).ok()?;
+        let doc = doc.as_object()?;
+        let text = |name: &str| {
+            doc.string_member(name)
+                .map(|value| value.map(str::to_owned))
+        };
+        Some(Self {
+            access_token: text("access_token").ok()?,
+            token_type: text("token_type").ok()?,
+            id_token: text("id_token").ok()?,
+        })
+    }
+}
+
+/// The OAuth `error` code of an error reply (RFC 6749 §5.2), if it has one.
+fn error_code(body: &[u8]) -> Option<String> {
+    Json::parse(body)
+        .ok()?
+        .get("error")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Checks the status and returns the body of a successful reply.
@@ -162,9 +182,7 @@ pub fn successful_body(reply: &CallReply) -> Result<&[u8], ProviderFailure> {
         Some(status) if (200..300).contains(&status) => Ok(&reply.body),
         Some(status) => Err(ProviderFailure::Status {
             status,
-            error: serde_json::from_slice::<ErrorResponse>(&reply.body)
-                .ok()
-                .and_then(|e| e.error)
+            error: error_code(&reply.body)
                 .map(|e| printable(&e, 64))
                 .or_else(|| envoy_reason(&reply.body).map(str::to_owned)),
         }),
@@ -198,8 +216,8 @@ fn envoy_reason(body: &[u8]) -> Option<&'static str> {
 /// regard to case: Pocket ID sends `bearer`, others `Bearer`.
 pub fn parse_token_response(reply: &CallReply) -> Result<Tokens, ProviderFailure> {
     let body = successful_body(reply)?;
-    let parsed: TokenResponse = serde_json::from_slice(body)
-        .map_err(|_| ProviderFailure::Junk("token response is not a JSON object"))?;
+    let parsed = TokenResponse::parse(body)
+        .ok_or(ProviderFailure::Junk("token response is not a JSON object"))?;
     let access_token = parsed
         .access_token
         .filter(|t| !t.is_empty())

@@ -2,7 +2,7 @@
 //! and error pages — each in a browser form (page or redirect) and an API form
 //! (Tinyauth's JSON with `x-tinyauth-location`).
 
-use serde_json::json;
+use crate::json::Json;
 
 use crate::config::{Config, FLOW_TTL_SECONDS};
 use crate::cookie::{SameSite, SetCookie};
@@ -112,7 +112,10 @@ pub fn clear_flow_cookie(config: &Config, flow_id: &str) -> String {
 
 /// Tinyauth's JSON body.
 pub fn json_status(status: u16, message: &str) -> Response {
-    Response::new(status).json(&json!({"status": status, "message": message}))
+    Response::new(status).json(&Json::object([
+        ("status", Json::from(status)),
+        ("message", Json::from(message)),
+    ]))
 }
 
 /// An error the user can retry: a page for browsers, JSON for API clients.

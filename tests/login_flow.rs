@@ -31,7 +31,7 @@ fn non_browser_gets_401_json_with_the_login_location() {
     let decision = Browser::api().get(&config, APP, &mut Counter::default());
     let response = response(&decision);
     assert_eq!(response.status, 401);
-    assert_eq!(body(response), r#"{"message":"Unauthorized","status":401}"#);
+    assert_eq!(body(response), r#"{"status":401,"message":"Unauthorized"}"#);
     assert!(response
         .header_value("x-tinyauth-location")
         .unwrap()
@@ -204,7 +204,7 @@ fn user_not_in_group_gets_403_json_as_api_client() {
     let decision = browser.get(&config, APP, &mut rng);
     let response = response(&decision);
     assert_eq!(response.status, 403);
-    assert_eq!(body(response), r#"{"message":"Forbidden","status":403}"#);
+    assert_eq!(body(response), r#"{"status":403,"message":"Forbidden"}"#);
     let location = response.header_value("x-tinyauth-location").unwrap();
     assert!(location
         .starts_with("https://auth.example.com/unauthorized?groupErr=true&ip=&resource=admin"));
@@ -706,7 +706,7 @@ fn health_and_unknown_paths_on_the_auth_host() {
     let health = browser.get(&config, "https://auth.example.com/api/healthz", &mut rng);
     assert_eq!(
         body(response(&health)),
-        r#"{"message":"Healthy","status":200}"#
+        r#"{"status":200,"message":"Healthy"}"#
     );
     let missing = browser.get(&config, "https://auth.example.com/nope", &mut rng);
     assert_eq!(response(&missing).status, 404);

@@ -15,6 +15,7 @@ use regex_lite::Regex;
 use crate::crypto::{hex, sha256, Key};
 use crate::filter::{Case, Filter};
 use crate::ip::IpList;
+use crate::json::Json;
 use crate::request::is_identity_header;
 use crate::secret::Secret;
 use crate::url::{normalize_host, HttpUrl};
@@ -277,9 +278,9 @@ impl Config {
         let text = std::str::from_utf8(json)
             .map_err(|_| ConfigError::new("configuration", "is not UTF-8"))?;
         let value = if text.trim().is_empty() {
-            serde_json::Value::Object(serde_json::Map::new())
+            Json::Object(crate::json::Object::new())
         } else {
-            serde_json::from_str(text).map_err(|err| {
+            Json::parse(text.as_bytes()).map_err(|err| {
                 ConfigError::new("configuration", format!("is not valid JSON: {err}"))
             })?
         };

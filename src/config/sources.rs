@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::json::Json as Value;
 
 use super::ConfigError;
 
@@ -186,18 +186,11 @@ impl Merged {
         let Some((last, parents)) = path.split_last() else {
             return Ok(());
         };
-        let mut node = &mut self.value;
+        let conflict = || ConfigError::new(dotted.clone(), "conflicts with a non-object value");
+        let mut object = self.value.as_object_mut().ok_or_else(conflict)?;
         for key in parents {
-            let object = node.as_object_mut().ok_or_else(|| {
-                ConfigError::new(dotted.clone(), "conflicts with a non-object value")
-            })?;
-            node = object
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            object = object.object_member(key).ok_or_else(conflict)?;
         }
-        let object = node
-            .as_object_mut()
-            .ok_or_else(|| ConfigError::new(dotted.clone(), "conflicts with a non-object value"))?;
         if let Some(existing) = object.get(last) {
             if normalised(existing).is_some() && normalised(existing) == normalised(&value) {
                 return Ok(());

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::{Config, ConfigError};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
