@@ -504,6 +504,12 @@ impl Parser<'_> {
             .get(start..self.pos)
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .unwrap_or_default();
+        // Like serde_json: a number no f64 can hold is refused, so every
+        // accepted number reads as a finite f64.
+        if literal.parse::<f64>().map_or(true, f64::is_infinite) {
+            self.pos = start;
+            return Err(self.error("number out of range"));
+        }
         Ok(Json::Number(Number(literal.to_owned())))
     }
 
@@ -632,6 +638,7 @@ mod tests {
             ("{} {}", "trailing characters"),
             ("'a'", "expected value"),
             ("NaN", "expected value"),
+            ("1e400", "number out of range"),
         ] {
             assert_eq!(refused(text).message, message, "{text:?}");
         }
@@ -700,5 +707,62 @@ mod tests {
             let ours_reparsed: serde_json::Value = serde_json::from_str(&ours).unwrap();
             assert_eq!(ours_reparsed, theirs, "{text}");
         }
+    }
+
+    /// Random edits of valid documents: never a panic, and wherever
+    /// `serde_json` accepts a document (without duplicate keys) we read the
+    /// same value; wherever it refuses one, so do we.
+    #[test]
+    fn differential_against_serde_json_on_mutated_documents() {
+        let seeds: [&[u8]; 4] = [
+            br#"{"keys":[{"kty":"RSA","n":"0vx7","e":"AQAB","alg":"RS256","kid":"1"}]}"#,
+            br#"{"iss":"https://id.example.com","aud":["a","b"],"exp":1700000000,"n":{"x":[true,null,-1.5e-3]}}"#,
+            br#"{"s":"a\"b\u00e9\ud83d\ude00","t":"\n\t"}"#,
+            br#"[0,1,"",{},[],{"":""}]"#,
+        ];
+        let alphabet = b"{}[]\":,.-+eE0123456789 \\/tfnulrsabu\x00\x1f\xc3\xa9\xff";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let mut agreed = 0;
+        for round in 0..20_000 {
+            let mut doc = seeds[round % seeds.len()].to_vec();
+            for _ in 0..=random(3) {
+                let at = random(doc.len() + 1);
+                match random(3) {
+                    0 if at < doc.len() => {
+                        doc.remove(at);
+                    }
+                    1 => doc.insert(at, alphabet[random(alphabet.len())]),
+                    _ if at < doc.len() => doc[at] = alphabet[random(alphabet.len())],
+                    _ => {}
+                }
+            }
+            let ours = Json::parse(&doc);
+            let theirs = serde_json::from_slice::<serde_json::Value>(&doc);
+            match (&ours, &theirs) {
+                (Ok(ours), Ok(theirs)) => {
+                    let ours: serde_json::Value = serde_json::from_str(&ours.to_string()).unwrap();
+                    assert_eq!(&ours, theirs, "{}", String::from_utf8_lossy(&doc));
+                    agreed += 1;
+                }
+                (Err(err), Ok(_)) => assert_eq!(
+                    err.message,
+                    "duplicate key",
+                    "{}",
+                    String::from_utf8_lossy(&doc)
+                ),
+                (Ok(_), Err(err)) => panic!(
+                    "accepted what serde_json refuses ({err}): {}",
+                    String::from_utf8_lossy(&doc)
+                ),
+                (Err(_), Err(_)) => agreed += 1,
+            }
+        }
+        assert!(agreed > 19_000, "{agreed}");
     }
 }
