@@ -6,11 +6,11 @@
 
 use std::fmt;
 
-use crate::json::{Json, Object};
-use rsa::signature::Verifier as _;
-use sha2::{Sha256, Sha384, Sha512};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::crypto::{b64url_decode, ct_eq};
+use crate::ecdsa::Curve;
+use crate::json::{Json, Object};
 use crate::jwk::{Jwks, PublicKey};
 
 /// Signature algorithms the filter accepts: everything Pocket ID can rotate to
@@ -224,10 +224,14 @@ fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -
             input,
             signature,
         ),
-        (PublicKey::P256(key), "ES256") => p256::ecdsa::Signature::from_slice(signature)
-            .is_ok_and(|sig| key.verify(input, &sig).is_ok()),
-        (PublicKey::P384(key), "ES384") => p384::ecdsa::Signature::from_slice(signature)
-            .is_ok_and(|sig| key.verify(input, &sig).is_ok()),
+        // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
+        // 7518 §3.4): a key of the other curve never verifies.
+        (PublicKey::Ec(key), "ES256") => {
+            key.curve() == Curve::P256 && key.verify_prehashed(&Sha256::digest(input), signature)
+        }
+        (PublicKey::Ec(key), "ES384") => {
+            key.curve() == Curve::P384 && key.verify_prehashed(&Sha384::digest(input), signature)
+        }
         (PublicKey::Ed25519(key), "EdDSA") => <[u8; 64]>::try_from(signature).is_ok_and(|sig| {
             key.verify_strict(input, &ed25519_dalek::Signature::from_bytes(&sig))
                 .is_ok()

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::crypto::b64url_decode;
+use crate::ecdsa::{self, Curve};
 use crate::json::Json;
 
 /// RSA moduli outside this range are refused (below: too weak; above: the `rsa` crate's
@@ -17,8 +18,8 @@ const RSA_MAX_BITS: usize = 8192;
 #[derive(Clone)]
 pub enum PublicKey {
     Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    /// P-256 or P-384: the curve is inside.
+    Ec(ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -26,8 +27,10 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Rsa(_) => "PublicKey::Rsa",
-            Self::P256(_) => "PublicKey::P256",
-            Self::P384(_) => "PublicKey::P384",
+            Self::Ec(key) => match key.curve() {
+                Curve::P256 => "PublicKey::Ec(P-256)",
+                Curve::P384 => "PublicKey::Ec(P-384)",
+            },
             Self::Ed25519(_) => "PublicKey::Ed25519",
         })
     }
@@ -146,15 +149,17 @@ impl Jwks {
 
 /// Whether a key type can verify `alg`.
 fn key_fits(key: &PublicKey, alg: &str) -> bool {
-    matches!(
-        (key, alg),
-        (
-            PublicKey::Rsa(_),
+    match key {
+        PublicKey::Rsa(_) => matches!(
+            alg,
             "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
-        ) | (PublicKey::P256(_), "ES256")
-            | (PublicKey::P384(_), "ES384")
-            | (PublicKey::Ed25519(_), "EdDSA")
-    )
+        ),
+        PublicKey::Ec(key) => matches!(
+            (key.curve(), alg),
+            (Curve::P256, "ES256") | (Curve::P384, "ES384")
+        ),
+        PublicKey::Ed25519(_) => alg == "EdDSA",
+    }
 }
 
 fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
@@ -185,18 +190,8 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
                 .map(PublicKey::Rsa)
                 .map_err(|err| format!("invalid RSA key: {err}"))
         }
-        (Some("EC"), Some("P-256")) => {
-            let point = ec_point(raw, 32)?;
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                .map(PublicKey::P256)
-                .map_err(|_| "invalid P-256 point".to_owned())
-        }
-        (Some("EC"), Some("P-384")) => {
-            let point = ec_point(raw, 48)?;
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                .map(PublicKey::P384)
-                .map_err(|_| "invalid P-384 point".to_owned())
-        }
+        (Some("EC"), Some("P-256")) => ec_key(raw, Curve::P256, "P-256"),
+        (Some("EC"), Some("P-384")) => ec_key(raw, Curve::P384, "P-384"),
         (Some("OKP"), Some("Ed25519")) => {
             let x: [u8; 32] = field(raw.x.as_ref(), "x")?
                 .try_into()
@@ -214,16 +209,15 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
     }
 }
 
-/// `0x04 || x || y`, with both coordinates exactly `size` bytes.
-fn ec_point(raw: &RawKey, size: usize) -> Result<Vec<u8>, String> {
+/// An EC key from `x` and `y`, each exactly the curve's size in bytes.
+fn ec_key(raw: &RawKey, curve: Curve, name: &str) -> Result<PublicKey, String> {
     let x = field(raw.x.as_ref(), "x")?;
     let y = field(raw.y.as_ref(), "y")?;
+    let size = curve.size();
     if x.len() != size || y.len() != size {
         return Err(format!("EC coordinates are not {size} bytes"));
     }
-    let mut point = Vec::with_capacity(1 + 2 * size);
-    point.push(0x04);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
-    Ok(point)
+    ecdsa::VerifyingKey::from_affine(curve, &x, &y)
+        .map(PublicKey::Ec)
+        .ok_or_else(|| format!("invalid {name} point"))
 }

@@ -32,6 +32,7 @@ pub mod cookie;
 pub mod crypto;
 pub mod decision;
 pub mod discovery;
+pub mod ecdsa;
 pub mod filter;
 pub mod flow;
 pub mod id_token;
