@@ -47,6 +47,7 @@ pub mod pages;
 pub mod path;
 pub mod request;
 pub mod respond;
+pub mod rsa_verify;
 pub mod sealed;
 pub mod secret;
 pub mod session;
