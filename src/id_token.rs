@@ -6,12 +6,13 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use sha2::{Digest as _, Sha256, Sha384};
 
 use crate::crypto::{b64url_decode, ct_eq};
 use crate::ecdsa::Curve;
 use crate::json::{Json, Object};
 use crate::jwk::{Jwks, PublicKey};
+use crate::rsa_verify::Hash;
 
 /// Signature algorithms the filter accepts: everything Pocket ID can rotate to
 /// that has a public key.
@@ -186,44 +187,13 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations<'_>) -> Result<Obj
 }
 
 fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -> bool {
-    use rsa::{pkcs1v15, pss};
     match (key, alg) {
-        (PublicKey::Rsa(key), "RS256") => {
-            rsa_verify::<pkcs1v15::VerifyingKey<Sha256>, pkcs1v15::Signature>(
-                &pkcs1v15::VerifyingKey::new(key.clone()),
-                input,
-                signature,
-            )
-        }
-        (PublicKey::Rsa(key), "RS384") => {
-            rsa_verify::<pkcs1v15::VerifyingKey<Sha384>, pkcs1v15::Signature>(
-                &pkcs1v15::VerifyingKey::new(key.clone()),
-                input,
-                signature,
-            )
-        }
-        (PublicKey::Rsa(key), "RS512") => {
-            rsa_verify::<pkcs1v15::VerifyingKey<Sha512>, pkcs1v15::Signature>(
-                &pkcs1v15::VerifyingKey::new(key.clone()),
-                input,
-                signature,
-            )
-        }
-        (PublicKey::Rsa(key), "PS256") => rsa_verify::<pss::VerifyingKey<Sha256>, pss::Signature>(
-            &pss::VerifyingKey::new(key.clone()),
-            input,
-            signature,
-        ),
-        (PublicKey::Rsa(key), "PS384") => rsa_verify::<pss::VerifyingKey<Sha384>, pss::Signature>(
-            &pss::VerifyingKey::new(key.clone()),
-            input,
-            signature,
-        ),
-        (PublicKey::Rsa(key), "PS512") => rsa_verify::<pss::VerifyingKey<Sha512>, pss::Signature>(
-            &pss::VerifyingKey::new(key.clone()),
-            input,
-            signature,
-        ),
+        (PublicKey::Rsa(key), "RS256") => key.verify_pkcs1v15(Hash::Sha256, input, signature),
+        (PublicKey::Rsa(key), "RS384") => key.verify_pkcs1v15(Hash::Sha384, input, signature),
+        (PublicKey::Rsa(key), "RS512") => key.verify_pkcs1v15(Hash::Sha512, input, signature),
+        (PublicKey::Rsa(key), "PS256") => key.verify_pss(Hash::Sha256, input, signature),
+        (PublicKey::Rsa(key), "PS384") => key.verify_pss(Hash::Sha384, input, signature),
+        (PublicKey::Rsa(key), "PS512") => key.verify_pss(Hash::Sha512, input, signature),
         // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
         // 7518 §3.4): a key of the other curve never verifies.
         (PublicKey::Ec(key), "ES256") => {
@@ -238,14 +208,6 @@ fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -
         }),
         _ => false,
     }
-}
-
-fn rsa_verify<K, S>(key: &K, input: &[u8], signature: &[u8]) -> bool
-where
-    K: rsa::signature::Verifier<S>,
-    S: for<'a> TryFrom<&'a [u8]>,
-{
-    S::try_from(signature).is_ok_and(|sig| key.verify(input, &sig).is_ok())
 }
 
 fn check_claims(claims: Object, expect: &Expectations<'_>) -> Result<Object, Rejected> {

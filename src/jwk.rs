@@ -9,15 +9,12 @@ use crate::crypto::b64url_decode;
 use crate::ecdsa::{self, Curve};
 use crate::json::Json;
 
-/// RSA moduli outside this range are refused (below: too weak; above: the `rsa` crate's
-/// default limit is 4096 bits, raised here because some providers use 8192).
-const RSA_MIN_BITS: usize = 2048;
-const RSA_MAX_BITS: usize = 8192;
+use crate::rsa_verify::{self, RsaKey};
 
 /// A verifying key.
 #[derive(Clone)]
 pub enum PublicKey {
-    Rsa(rsa::RsaPublicKey),
+    Rsa(RsaKey),
     /// P-256 or P-384: the curve is inside.
     Ec(ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
@@ -167,6 +164,17 @@ fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
     b64url_decode(text).ok_or_else(|| format!("`{name}` is not base64url"))
 }
 
+/// Bits of a big-endian number, ignoring leading zero bytes.
+fn modulus_bits(n: &[u8]) -> usize {
+    let significant = n
+        .iter()
+        .position(|&byte| byte != 0)
+        .map_or(&[][..], |i| n.get(i..).unwrap_or_default());
+    significant.first().map_or(0, |&first| {
+        8 * significant.len() - first.leading_zeros() as usize
+    })
+}
+
 fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
     if let Some(use_) = raw.use_.as_deref() {
         if use_ != "sig" {
@@ -178,17 +186,16 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
     }
     match (raw.kty.as_deref(), raw.crv.as_deref()) {
         (Some("RSA"), _) => {
-            let n = rsa::BigUint::from_bytes_be(&field(raw.n.as_ref(), "n")?);
-            let e = rsa::BigUint::from_bytes_be(&field(raw.e.as_ref(), "e")?);
-            let bits = n.bits();
-            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
-                return Err(format!(
-                    "RSA modulus of {bits} bits is outside {RSA_MIN_BITS}-{RSA_MAX_BITS}"
-                ));
+            let n = field(raw.n.as_ref(), "n")?;
+            let e = field(raw.e.as_ref(), "e")?;
+            let bits = modulus_bits(&n);
+            let (min, max) = (rsa_verify::MIN_BITS, rsa_verify::MAX_BITS);
+            if !(min..=max).contains(&bits) {
+                return Err(format!("RSA modulus of {bits} bits is outside {min}-{max}"));
             }
-            rsa::RsaPublicKey::new_with_max_size(n, e, RSA_MAX_BITS)
+            RsaKey::new(&n, &e)
                 .map(PublicKey::Rsa)
-                .map_err(|err| format!("invalid RSA key: {err}"))
+                .ok_or_else(|| "invalid RSA key (even modulus or unusable exponent)".to_owned())
         }
         (Some("EC"), Some("P-256")) => ec_key(raw, Curve::P256, "P-256"),
         (Some("EC"), Some("P-384")) => ec_key(raw, Curve::P384, "P-384"),
