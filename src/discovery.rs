@@ -6,7 +6,7 @@
 //! The state is per VM (one per Envoy worker); it is a cache of what the
 //! provider publishes, so nothing depends on VMs agreeing.
 
-use crate::json::Json;
+use crate::json::{Json, Object};
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
@@ -345,12 +345,8 @@ impl Metadata {
     /// The members the filter uses; `None` when the document is not an object
     /// with a string `issuer`, or one of these members has the wrong type.
     fn parse(body: &[u8]) -> Option<Self> {
-        let doc = Json::parse(body).ok()?;
-        let doc = doc.as_object()?;
-        let text = |name: &str| {
-            doc.string_member(name)
-                .map(|value| value.map(str::to_owned))
-        };
+        let doc = Object::parse(body)?;
+        let text = |name: &str| doc.string(name);
         Some(Self {
             issuer: text("issuer").ok()??,
             authorization_endpoint: text("authorization_endpoint").ok()?,

@@ -97,8 +97,10 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
     else {
         return Err(Rejected::Malformed("not three dot-separated parts"));
     };
+    // The parser refuses duplicate member names, so a token cannot carry two
+    // different `alg`, `aud` or `nonce` values.
     let header: Object = b64url_decode(header)
-        .and_then(|bytes| json_object(&bytes))
+        .and_then(|bytes| Object::parse(&bytes))
         .ok_or(Rejected::Malformed("header is not base64url JSON"))?;
     let alg = header
         .get("alg")
@@ -110,7 +112,7 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
     }
     let kid = header.get("kid").and_then(Json::as_str).map(str::to_owned);
     let claims: Object = b64url_decode(payload)
-        .and_then(|bytes| json_object(&bytes))
+        .and_then(|bytes| Object::parse(&bytes))
         .ok_or(Rejected::Malformed("payload is not base64url JSON"))?;
     let signature =
         b64url_decode(signature).ok_or(Rejected::Malformed("signature is not base64url"))?;
@@ -126,15 +128,6 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
         signature,
         claims,
     })
-}
-
-/// A JSON object (duplicate member names are refused by the parser, so a
-/// token cannot carry two different `aud` or `nonce` values).
-fn json_object(bytes: &[u8]) -> Option<Object> {
-    match Json::parse(bytes) {
-        Ok(Json::Object(object)) => Some(object),
-        _ => None,
-    }
 }
 
 /// Length of `.signature` at the end of the token.

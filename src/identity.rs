@@ -80,10 +80,7 @@ impl Identity {
 
     /// Parses a claims document (a userinfo body) into its claims.
     pub fn parse_claims(body: &[u8]) -> Result<Object, ClaimsError> {
-        match Json::parse(body) {
-            Ok(Json::Object(claims)) => Ok(claims),
-            _ => Err(ClaimsError::NotAnObject),
-        }
+        Object::parse(body).ok_or(ClaimsError::NotAnObject)
     }
 
     /// Whether the claims say the email address is verified (`email_verified`

@@ -119,6 +119,20 @@ impl Object {
         }
     }
 
+    /// [`Object::string_member`], copied out.
+    pub fn string(&self, name: &str) -> Result<Option<String>, WrongType> {
+        self.string_member(name)
+            .map(|value| value.map(str::to_owned))
+    }
+
+    /// Parses a document that must be an object.
+    pub fn parse(text: &[u8]) -> Option<Self> {
+        match Json::parse(text) {
+            Ok(Json::Object(object)) => Some(object),
+            _ => None,
+        }
+    }
+
     pub fn contains_key(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

@@ -76,12 +76,7 @@ impl RawKey {
     /// `None` unless `value` is an object whose members used here are strings.
     fn read(value: &Json) -> Option<Self> {
         let object = value.as_object()?;
-        let text = |name: &str| {
-            object
-                .string_member(name)
-                .map(|value| value.map(str::to_owned))
-                .ok()
-        };
+        let text = |name: &str| object.string(name).ok();
         Some(Self {
             kty: text("kty")?,
             kid: text("kid")?,

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::json::Json;
+use crate::json::{Json, Object};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
@@ -152,12 +152,8 @@ struct TokenResponse {
 impl TokenResponse {
     /// `None` unless the body is an object whose members used here are strings.
     fn parse(body: &[u8]) -> Option<Self> {
-        let doc = Json::parse(body).ok()?;
-        let doc = doc.as_object()?;
-        let text = |name: &str| {
-            doc.string_member(name)
-                .map(|value| value.map(str::to_owned))
-        };
+        let doc = Object::parse(body)?;
+        let text = |name: &str| doc.string(name);
         Some(Self {
             access_token: text("access_token").ok()?,
             token_type: text("token_type").ok()?,
