@@ -290,7 +290,9 @@ fn identity_headers(identity: &Identity) -> Vec<(Cow<'static, str>, String)> {
 }
 
 fn header_safe(value: &str) -> Cow<'_, str> {
-    if value.chars().any(char::is_control) {
+    // Printable ASCII (nearly every value) needs no per-character decoding.
+    let printable_ascii = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !printable_ascii && value.chars().any(char::is_control) {
         Cow::Owned(value.chars().filter(|c| !c.is_control()).collect())
     } else {
         Cow::Borrowed(value)
@@ -313,4 +315,17 @@ fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
 
 fn printable_host(host: &str) -> String {
     crate::oidc::printable(host, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_lose_control_characters_only() {
+        assert!(matches!(header_safe("Alice Anderson"), Cow::Borrowed(_)));
+        assert!(matches!(header_safe("Zoë Ōkubo"), Cow::Borrowed(_)));
+        assert_eq!(header_safe("a\r\nb\tc\u{7f}d\u{85}e"), "abcde");
+        assert_eq!(header_safe("x\u{0}"), "x");
+    }
 }
