@@ -239,6 +239,31 @@ fn rp_id_token_alg_must_fit_the_key() {
     );
 }
 
+/// A correctly signed token whose header or claims name a member twice is
+/// refused: one reader taking the first `aud` and another the last must never
+/// disagree about who the token is for.
+#[test]
+fn duplicate_members_in_a_signed_token_are_refused() {
+    let key = TestKey::rs256();
+    let set = keyset(&[&key]);
+    let header = json!({"alg": key.alg, "kid": key.kid, "typ": "JWT"}).to_string();
+    let payload = claims().to_string();
+    assert_eq!(check(&key.mint_text(&header, &payload), &set), Ok(()));
+    for duplicate in ["aud", "sub", "nonce", "iss"] {
+        let doubled = payload.replacen('{', &format!("{{\"{duplicate}\":\"attacker\","), 1);
+        assert_eq!(
+            check(&key.mint_text(&header, &doubled), &set),
+            Err(Rejected::Malformed("payload is not base64url JSON")),
+            "{duplicate}"
+        );
+    }
+    let doubled_alg = header.replacen('{', "{\"alg\":\"none\",", 1);
+    assert_eq!(
+        check(&key.mint_text(&doubled_alg, &payload), &set),
+        Err(Rejected::Malformed("header is not base64url JSON"))
+    );
+}
+
 #[test]
 fn rp_id_token_aud() {
     let key = TestKey::rs256();
