@@ -3,7 +3,7 @@
 # filter, gets Envoy and wrk, and measures each configuration (see
 # envoy-demo/bench/bench.mjs). Results: envoy-demo/BENCHMARK.md.
 #
-#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000]
+#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000] [--baseline-wasm FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/setup.sh

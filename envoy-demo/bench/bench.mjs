@@ -31,6 +31,9 @@ const DURATION = Number(arg('duration', '5'));
 const ROUNDS = Number(arg('rounds', '3'));
 const OUT = arg('out', path.join(REPO_ROOT, 'envoy-demo', 'BENCHMARK.md'));
 const SESSIONS = Number(arg('sessions', '1000'));
+// --baseline-wasm FILE: also measure another build of the filter (say, the last
+// release) in the same interleaved run, so a change is judged against it.
+const BASELINE_WASM = arg('baseline-wasm', '');
 const NOOP_WASM = path.join(REPO_ROOT, 'envoy-demo/bench/noop-filter/target/wasm32-wasip1/release/noop_filter.wasm');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -246,7 +249,7 @@ async function main() {
   // wrk exits 1 after printing its version; only a missing binary is an error.
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
-  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port] = await freePorts(6);
+  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort] = await freePorts(7);
   const op = await startPocketId({
     port: 0,
     issuerHost: 'id.example.test',
@@ -254,7 +257,7 @@ async function main() {
       {
         client_id: CLIENT_ID,
         client_secret: CLIENT_SECRET,
-        redirect_uris: [taPort, ta100Port].map((p) => `http://auth.example.test:${p}/api/oauth/callback/generic`),
+        redirect_uris: [taPort, ta100Port, basePort].map((p) => `http://auth.example.test:${p}/api/oauth/callback/generic`),
       },
       {
         client_id: 'envoy-oauth2',
@@ -300,12 +303,19 @@ async function main() {
   const ta100 = await start('tinyauth100', bootstrap({ port: ta100Port, filters: [wasmFilter(wasmPath(), tinyauthConfig(ta100Port, op, apps(100)))], clusters: [providerCluster(op)] }));
   await waitProvidersReady(ta.envoy, ['generic'], 1);
   await waitProvidersReady(ta100.envoy, ['generic'], 1);
+  let baseline;
+  if (BASELINE_WASM) {
+    if (!fs.existsSync(BASELINE_WASM)) throw new Error(`--baseline-wasm ${BASELINE_WASM}: no such file`);
+    baseline = await start('tinyauth-baseline', bootstrap({ port: basePort, filters: [wasmFilter(path.resolve(BASELINE_WASM), tinyauthConfig(basePort, op, apps(1)))], clusters: [providerCluster(op)] }));
+    await waitProvidersReady(baseline.envoy, ['generic'], 1);
+  }
 
   log('logging in (real logins against the stand-in)');
   const oauth2Cookie = await oauth2Session(oauth2Port);
   const [taCookie] = await tinyauthSessions(taPort, 1);
   const [ta100Cookie] = await tinyauthSessions(ta100Port, 1);
   const many = await tinyauthSessions(taPort, SESSIONS);
+  const baseCookie = baseline ? (await tinyauthSessions(basePort, 1))[0] : undefined;
   const cookieFile = path.join(os.tmpdir(), `tinyauth-bench-cookies-${process.pid}.txt`);
   fs.writeFileSync(cookieFile, many.join('\n') + '\n');
   const script = path.join(REPO_ROOT, 'envoy-demo/bench/cookies.lua');
@@ -325,6 +335,10 @@ async function main() {
     { label: 'tinyauth-wasm, 1 session, 100 apps', ...ta100, port: ta100Port, load: { host: appHost(ta100Port), headers: { Cookie: ta100Cookie, ...spoof } },
       check: async () => { await mustRefuse('tinyauth 100 apps', ta100Port, appHost(ta100Port)); await mustAccept('tinyauth 100 apps', ta100Port, appHost(ta100Port), ta100Cookie); } },
   ];
+  if (baseline) {
+    targets.splice(5, 0, { label: `baseline build (${path.basename(BASELINE_WASM)}, ${(fs.statSync(BASELINE_WASM).size / 1024).toFixed(0)} KiB), 1 session, 1 app`, ...baseline, port: basePort, load: { host: appHost(basePort), headers: { Cookie: baseCookie, ...spoof } },
+      check: async () => { await mustRefuse('baseline', basePort, appHost(basePort)); await mustAccept('baseline', basePort, appHost(basePort), baseCookie); } });
+  }
   if (many.length < SESSIONS) throw new Error(`only ${many.length} distinct sessions for ${SESSIONS} logins`);
   // --only plain,noop,… keeps the configurations whose label contains one of the words.
   const only = arg('only', '').split(',').filter(Boolean);
