@@ -112,7 +112,7 @@ fn protect(
         config,
         req,
         app,
-        Some(&session),
+        Some(session),
         now,
     )))
 }
@@ -120,15 +120,19 @@ fn protect(
 /// The header edits for a request that goes upstream: client-sent identity
 /// headers removed, the user's identity (if signed in) and the app's configured
 /// headers set, the filter's own cookies dropped, and a renewed session cookie
-/// when the sliding window says so.
+/// when the sliding window says so. The session is consumed: its strings
+/// become the header values without being copied.
 fn forward(
     config: &Config,
     req: &RequestView<'_>,
     app: Option<&App>,
-    session: Option<&Session>,
+    session: Option<Session>,
     now: u64,
 ) -> Forward {
-    let mut set = session.map_or_else(Vec::new, |s| identity_headers(&s.identity));
+    let renewed = session
+        .as_ref()
+        .and_then(|s| s.renewed_at(now, config.session_expiry, config.session_max_lifetime));
+    let mut set = session.map_or_else(Vec::new, |s| identity_headers(s.identity));
     if let Some(app) = app {
         set.extend(
             app.headers
@@ -152,8 +156,6 @@ fn forward(
         cookie: strip_own_cookies(config, &req.cookies),
         response_headers: Vec::new(),
     };
-    let renewed =
-        session.and_then(|s| s.renewed_at(now, config.session_expiry, config.session_max_lifetime));
     if let (Some(renewed), Some(key)) = (renewed, config.keys.session.first()) {
         let max_age = renewed.expires_at.saturating_sub(now);
         forward.response_headers.push((
@@ -271,21 +273,22 @@ fn forbidden(
 
 /// `Remote-*` headers for the upstream. Values are stripped of control
 /// characters (a claim can never inject a header line).
-fn identity_headers(identity: &Identity) -> Vec<(Cow<'static, str>, String)> {
+fn identity_headers(identity: Identity) -> Vec<(Cow<'static, str>, String)> {
     let mut headers = Vec::with_capacity(8);
-    let mut push = |name: &'static str, value: &str| {
+    let mut push = |name: &'static str, value: String| {
         if !value.is_empty() {
-            headers.push((Cow::Borrowed(name), header_safe(value).into_owned()));
+            let value = match header_safe(&value) {
+                Cow::Borrowed(_) => value,
+                Cow::Owned(cleaned) => cleaned,
+            };
+            headers.push((Cow::Borrowed(name), value));
         }
     };
-    push("remote-user", &identity.username);
-    push(
-        "remote-email",
-        identity.email.as_deref().unwrap_or_default(),
-    );
-    push("remote-name", &identity.name);
-    push("remote-groups", &identity.groups.join(","));
-    push("remote-sub", &identity.sub);
+    push("remote-user", identity.username);
+    push("remote-email", identity.email.unwrap_or_default());
+    push("remote-name", identity.name);
+    push("remote-groups", identity.groups.join(","));
+    push("remote-sub", identity.sub);
     headers
 }
 
