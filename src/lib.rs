@@ -33,6 +33,7 @@ pub mod crypto;
 pub mod decision;
 pub mod discovery;
 pub mod ecdsa;
+pub mod ed25519;
 pub mod filter;
 pub mod flow;
 pub mod id_token;
