@@ -195,10 +195,9 @@ fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -
         (PublicKey::Ec(key), "ES384") => {
             key.curve() == Curve::P384 && key.verify_prehashed(&Sha384::digest(input), signature)
         }
-        (PublicKey::Ed25519(key), "EdDSA") => <[u8; 64]>::try_from(signature).is_ok_and(|sig| {
-            key.verify_strict(input, &ed25519_dalek::Signature::from_bytes(&sig))
-                .is_ok()
-        }),
+        (PublicKey::Ed25519(key), "EdDSA") => {
+            <&[u8; 64]>::try_from(signature).is_ok_and(|sig| key.verify(input, sig))
+        }
         _ => false,
     }
 }

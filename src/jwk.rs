@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::crypto::b64url_decode;
 use crate::ecdsa::{self, Curve};
+use crate::ed25519;
 use crate::json::Json;
 
 use crate::rsa_verify::{self, RsaKey};
@@ -17,7 +18,8 @@ pub enum PublicKey {
     Rsa(RsaKey),
     /// P-256 or P-384: the curve is inside.
     Ec(ecdsa::VerifyingKey),
-    Ed25519(ed25519_dalek::VerifyingKey),
+    /// Boxed: the decoded point is far larger than the other variants.
+    Ed25519(Box<ed25519::VerifyingKey>),
 }
 
 impl fmt::Debug for PublicKey {
@@ -198,9 +200,11 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
             let x: [u8; 32] = field(raw.x.as_ref(), "x")?
                 .try_into()
                 .map_err(|_| "Ed25519 `x` is not 32 bytes".to_owned())?;
-            ed25519_dalek::VerifyingKey::from_bytes(&x)
-                .map(PublicKey::Ed25519)
-                .map_err(|_| "invalid Ed25519 key".to_owned())
+            // Small-order and non-canonical keys are refused here; no
+            // signature could verify under them with strict verification.
+            ed25519::VerifyingKey::from_bytes(&x)
+                .map(|key| PublicKey::Ed25519(Box::new(key)))
+                .ok_or_else(|| "invalid Ed25519 key".to_owned())
         }
         (kty, crv) => Err(format!(
             "unsupported key type {}{}",
