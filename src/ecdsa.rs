@@ -9,6 +9,8 @@
 //! modulus works on as many 32-bit words as it has (8 for P-256, 12 for
 //! P-384), the rest staying zero.
 
+use crate::montgomery::neg_inverse;
+
 /// 32-bit limbs, least significant first; twelve hold 384 bits. WebAssembly
 /// multiplies 64-bit numbers natively but has no 128-bit product.
 const LIMBS: usize = 12;
@@ -340,17 +342,10 @@ struct Modulus {
 impl Modulus {
     fn new(words: &[u32]) -> Self {
         let m = num(words);
-        let m0 = m.first().copied().unwrap_or(1);
-        // Newton's iteration doubles the correct low bits of 1/m0 each step,
-        // from the 3 bits of m0 itself (an odd square is 1 mod 8): 3·2⁴ ≥ 32.
-        let mut inv = m0;
-        for _ in 0..4 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(m0.wrapping_mul(inv)));
-        }
         let mut this = Self {
             m,
             limbs: words.len(),
-            m_inv: inv.wrapping_neg(),
+            m_inv: neg_inverse(m.first().copied().unwrap_or(1)),
             r2: [0; LIMBS],
         };
         // R² = 2^(64·limbs) mod m, by doubling 1.

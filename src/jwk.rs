@@ -161,17 +161,6 @@ fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
     b64url_decode(text).ok_or_else(|| format!("`{name}` is not base64url"))
 }
 
-/// Bits of a big-endian number, ignoring leading zero bytes.
-fn modulus_bits(n: &[u8]) -> usize {
-    let significant = n
-        .iter()
-        .position(|&byte| byte != 0)
-        .map_or(&[][..], |i| n.get(i..).unwrap_or_default());
-    significant.first().map_or(0, |&first| {
-        8 * significant.len() - first.leading_zeros() as usize
-    })
-}
-
 fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
     if let Some(use_) = raw.use_.as_deref() {
         if use_ != "sig" {
@@ -185,7 +174,7 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
         (Some("RSA"), _) => {
             let n = field(raw.n.as_ref(), "n")?;
             let e = field(raw.e.as_ref(), "e")?;
-            let bits = modulus_bits(&n);
+            let bits = rsa_verify::bit_length(&n);
             let (min, max) = (rsa_verify::MIN_BITS, rsa_verify::MAX_BITS);
             if !(min..=max).contains(&bits) {
                 return Err(format!("RSA modulus of {bits} bits is outside {min}-{max}"));

@@ -43,6 +43,7 @@ pub mod json;
 pub mod jwk;
 pub mod login;
 pub mod login_flow;
+mod montgomery;
 pub mod oidc;
 pub mod pages;
 pub mod path;

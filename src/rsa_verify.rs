@@ -15,6 +15,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
+use crate::montgomery::neg_inverse;
+
 /// Moduli below this are too weak (RFC 7518 §3.3 requires 2048 bits).
 pub const MIN_BITS: usize = 2048;
 /// Moduli above this are refused: the bound `src/jwk.rs` gives the `rsa`
@@ -119,9 +121,8 @@ impl RsaKey {
     /// below 3 or above 2^33 − 1. (The crate's other rule, e < n, always holds
     /// then.)
     pub fn new(n: &[u8], e: &[u8]) -> Option<Self> {
+        let bits = bit_length(n);
         let n = strip_zeros(n);
-        let top = n.first()?;
-        let bits = 8 * n.len() - usize::try_from(top.leading_zeros()).ok()?;
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || n.last()? & 1 == 0 {
             return None;
         }
@@ -139,17 +140,10 @@ impl RsaKey {
     /// The key for the odd modulus `n` (limbs, the top one not zero), with
     /// its Montgomery constants.
     fn with_modulus(n: Vec<u32>, e: u64, bits: usize) -> Self {
-        let n0 = n.first().copied().unwrap_or(1);
-        // Newton's iteration doubles the correct low bits of 1/n0 each step,
-        // from the 3 bits of n0 itself (an odd square is 1 mod 8): 3·2⁴ ≥ 32.
-        let mut inv = n0;
-        for _ in 0..4 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
-        }
         let mut key = Self {
             r2: Vec::new(),
+            n_inv: neg_inverse(n.first().copied().unwrap_or(1)),
             n,
-            n_inv: inv.wrapping_neg(),
             e,
             bits,
         };
@@ -319,6 +313,15 @@ fn one(len: usize) -> Vec<u32> {
         *low = 1;
     }
     one
+}
+
+/// Bits of a big-endian number, leading zero bytes ignored (0 for zero): a
+/// modulus must have [`MIN_BITS`]`..=`[`MAX_BITS`] of them.
+pub fn bit_length(n: &[u8]) -> usize {
+    let n = strip_zeros(n);
+    n.first().map_or(0, |top| {
+        8 * n.len() - usize::try_from(top.leading_zeros()).unwrap_or_default()
+    })
 }
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
