@@ -1,5 +1,6 @@
-//! Symmetric primitives: key derivation from the configured secret (HKDF-SHA256),
-//! cookie MACs (keyed BLAKE2s), random tokens and PKCE. No public-key code lives here (see `id_token` for that).
+//! Symmetric primitives: key derivation from the configured secret
+//! (HKDF-SHA256), cookie MACs (keyed BLAKE2s), random tokens and PKCE. No
+//! public-key code lives here (see `id_token` for that).
 
 use std::fmt;
 
@@ -39,6 +40,8 @@ impl Key {
         Self(KeyedState::new(key))
     }
 
+    /// The MAC of `data` (the cookies use [`Key::sign_parts`]).
+    #[cfg(test)]
     pub fn sign(&self, data: &[u8]) -> [u8; 32] {
         self.sign_parts(&[data])
     }
@@ -48,7 +51,9 @@ impl Key {
         self.0.mac(parts)
     }
 
-    /// Checks `tag` against the MAC of `data` in constant time.
+    /// Checks a full `tag` against the MAC of `data` in constant time (the
+    /// cookies use [`Key::verify_truncated`]).
+    #[cfg(test)]
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
         tag.len() == 32 && self.verify_truncated(&[data], tag)
     }

@@ -172,14 +172,6 @@ impl Object {
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.0.iter().map(|(key, _)| key)
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl<K: Into<String>> FromIterator<(K, Json)> for Object {
@@ -237,14 +229,6 @@ impl Json {
 
     pub fn as_u64(&self) -> Option<u64> {
         self.as_number()?.as_u64()
-    }
-
-    pub fn as_i64(&self) -> Option<i64> {
-        self.as_number()?.as_i64()
-    }
-
-    pub fn as_f64(&self) -> Option<f64> {
-        self.as_number()?.as_f64()
     }
 
     pub fn as_array(&self) -> Option<&Vec<Json>> {
@@ -614,8 +598,9 @@ mod tests {
                 "t": true, "f": false, "z": null, "a": [1, [], {}], "o": {"k": "v"}} "#,
         );
         assert_eq!(doc.get("s").and_then(Json::as_str), Some("a\"b\\c/é😀\n"));
-        assert_eq!(doc.get("n").and_then(Json::as_f64), Some(-12500.0));
-        assert_eq!(doc.get("n").and_then(Json::as_i64), None);
+        let n = doc.get("n").and_then(Json::as_number);
+        assert_eq!(n.and_then(Number::as_f64), Some(-12500.0));
+        assert_eq!(n.and_then(Number::as_i64), None);
         assert_eq!(doc.get("i").and_then(Json::as_u64), Some(u64::MAX));
         assert_eq!(doc.get("t").and_then(Json::as_bool), Some(true));
         assert_eq!(doc.get("f").and_then(Json::as_bool), Some(false));
