@@ -109,20 +109,14 @@ impl Object {
             .map(|(_, value)| value)
     }
 
-    /// A member that must be a string when present: `Ok(None)` when absent or
-    /// `null`, `Err` when it has another type.
-    pub fn string_member(&self, name: &str) -> Result<Option<&str>, WrongType> {
+    /// A member that must be a string when present, copied out: `Ok(None)`
+    /// when absent or `null`, `Err` when it has another type.
+    pub fn string(&self, name: &str) -> Result<Option<String>, WrongType> {
         match self.get(name) {
             None | Some(Json::Null) => Ok(None),
-            Some(Json::String(text)) => Ok(Some(text)),
+            Some(Json::String(text)) => Ok(Some(text.clone())),
             Some(_) => Err(WrongType),
         }
-    }
-
-    /// [`Object::string_member`], copied out.
-    pub fn string(&self, name: &str) -> Result<Option<String>, WrongType> {
-        self.string_member(name)
-            .map(|value| value.map(str::to_owned))
     }
 
     /// Parses a document that must be an object.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::json::Json as Value;
+use crate::json::Json;
 
 use super::ConfigError;
 
@@ -145,7 +145,7 @@ fn resolve_rest(key: &str, child: &Shape, rest: &[&str]) -> Option<Vec<String>> 
 /// The merged configuration, with where each environment/label setting came from.
 #[derive(Debug)]
 pub(crate) struct Merged {
-    pub value: Value,
+    pub value: Json,
     /// Dotted path → the environment variable or label that set it.
     pub provenance: BTreeMap<String, String>,
     /// Settings that were recognised but have no meaning in the filter.
@@ -164,24 +164,24 @@ fn is_secret(path: &[String]) -> bool {
 
 /// A value as text, for comparing settings from different sources: `3600`,
 /// `"3600"` and `" 3600 "` agree; so do `["a","b"]` and `"a,b"`.
-fn normalised(value: &Value) -> Option<String> {
+fn normalised(value: &Json) -> Option<String> {
     match value {
-        Value::String(text) => Some(text.trim().to_owned()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Array(items) => items
+        Json::String(text) => Some(text.trim().to_owned()),
+        Json::Number(number) => Some(number.to_string()),
+        Json::Bool(flag) => Some(flag.to_string()),
+        Json::Array(items) => items
             .iter()
             .map(|item| item.as_str().map(|s| s.trim().to_owned()))
             .collect::<Option<Vec<_>>>()
             .map(|items| items.join(",")),
-        Value::Null | Value::Object(_) => None,
+        Json::Null | Json::Object(_) => None,
     }
 }
 
 impl Merged {
     /// Sets `path` to `value`, coming from `source`. Refuses a different value
     /// already given by another source.
-    fn set(&mut self, path: &[String], value: Value, source: &str) -> Result<(), ConfigError> {
+    fn set(&mut self, path: &[String], value: Json, source: &str) -> Result<(), ConfigError> {
         let dotted = path.join(".");
         let Some((last, parents)) = path.split_last() else {
             return Ok(());
@@ -221,7 +221,7 @@ impl Merged {
 }
 
 /// Merges the environment and labels into the JSON configuration.
-pub(crate) fn merge(json: Value, env: &[(String, String)]) -> Result<Merged, ConfigError> {
+pub(crate) fn merge(json: Json, env: &[(String, String)]) -> Result<Merged, ConfigError> {
     if !json.is_object() {
         return Err(ConfigError::new("configuration", "must be a JSON object"));
     }
@@ -235,7 +235,7 @@ pub(crate) fn merge(json: Value, env: &[(String, String)]) -> Result<Merged, Con
             Env::Setting(path) => {
                 merged.set(
                     &path,
-                    Value::String(value.clone()),
+                    Json::String(value.clone()),
                     &format!("environment variable {name}"),
                 )?;
             }
@@ -450,7 +450,7 @@ const V3_LABELS: &[(&str, &[&str])] = &[
 ];
 
 /// Label pairs from an object (`{"k": "v"}`) or a compose list (`["k=v"]`).
-fn label_pairs(value: &Value, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn label_pairs(value: &Json, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let bad = || {
         ConfigError::new(
             field,
@@ -458,11 +458,11 @@ fn label_pairs(value: &Value, field: &str) -> Result<Vec<(String, String)>, Conf
         )
     };
     match value {
-        Value::Object(map) => map
+        Json::Object(map) => map
             .iter()
             .map(|(k, v)| Ok((k.clone(), normalised(v).ok_or_else(bad)?)))
             .collect(),
-        Value::Array(items) => items
+        Json::Array(items) => items
             .iter()
             .map(|item| {
                 let text = item.as_str().ok_or_else(bad)?;
@@ -485,7 +485,7 @@ fn apply_labels(merged: &mut Merged) -> Result<(), ConfigError> {
             pending.push((None, key, value));
         }
     }
-    if let Some(Value::Object(apps)) = object.get_mut("apps") {
+    if let Some(Json::Object(apps)) = object.get_mut("apps") {
         for (app, config) in apps.iter_mut() {
             if let Some(labels) = config.as_object_mut().and_then(|c| c.remove("labels")) {
                 for (key, value) in label_pairs(&labels, &format!("apps.{app}.labels"))? {
@@ -496,7 +496,7 @@ fn apply_labels(merged: &mut Merged) -> Result<(), ConfigError> {
     }
     for (app, key, value) in pending {
         let path = label_path(app.as_deref(), &key)?;
-        merged.set(&path, Value::String(value), &format!("label {key}"))?;
+        merged.set(&path, Json::String(value), &format!("label {key}"))?;
     }
     Ok(())
 }
