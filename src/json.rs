@@ -68,13 +68,98 @@ impl Number {
         self.0.parse().ok()
     }
 
-    pub fn as_f64(&self) -> Option<f64> {
-        self.0.parse().ok()
+    /// The value if it is a whole number from 0 to `u64::MAX`, however it is
+    /// written (`3600`, `3600.0`, `3.6e3`, `-0`). Decimal arithmetic, no floats:
+    /// float parsing would bring its tables into the module for no gain.
+    pub fn as_whole(&self) -> Option<u64> {
+        let decimal = Decimal::of(&self.0);
+        if decimal.digits.is_empty() {
+            return Some(0);
+        }
+        let fraction_digits = i64::try_from(decimal.digits.len()).ok()? - decimal.point;
+        if decimal.negative || fraction_digits > 0 || decimal.point > 20 {
+            return None;
+        }
+        let mut value = decimal.digits.iter().try_fold(0u64, |value, digit| {
+            value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+        })?;
+        for _ in 0..-fraction_digits {
+            value = value.checked_mul(10)?;
+        }
+        Some(value)
     }
 
     /// Written with a fraction or an exponent (`1.0`, `1e3`).
     pub fn is_float(&self) -> bool {
         self.0.contains(['.', 'e', 'E'])
+    }
+}
+
+/// The decimal digits of 2¹⁰²⁴ − 2⁹⁷⁰, halfway between `f64::MAX` and
+/// 2¹⁰²⁴, trailing zeros dropped. A literal whose magnitude reaches it rounds
+/// to infinity as an `f64`.
+const F64_OVERFLOW_DIGITS: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+
+/// A validated number literal as `0.DIGITS × 10^point`, its significant digits
+/// without leading or trailing zeros (empty for zero).
+struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    point: i64,
+}
+
+impl Decimal {
+    /// Reads a literal the parser has already checked against JSON's grammar.
+    fn of(literal: &str) -> Self {
+        let (negative, rest) = match literal.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, literal),
+        };
+        let (mantissa, exponent) = rest.split_once(['e', 'E']).unwrap_or((rest, ""));
+        let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        // The exponent saturates: anything beyond ±10¹⁵ is out of range or
+        // zero anyway, and the sums below stay far from overflow.
+        let (exponent_negative, exponent_digits) = match exponent.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None => (false, exponent.trim_start_matches('+')),
+        };
+        let magnitude = exponent_digits.bytes().fold(0i64, |value, digit| {
+            (value * 10 + i64::from(digit - b'0')).min(1_000_000_000_000_000)
+        });
+        let exponent = if exponent_negative {
+            -magnitude
+        } else {
+            magnitude
+        };
+        let all = [integer.as_bytes(), fraction.as_bytes()].concat();
+        let leading = all.iter().take_while(|&&digit| digit == b'0').count();
+        let digits = all.get(leading..).unwrap_or_default();
+        let trailing = digits
+            .iter()
+            .rev()
+            .take_while(|&&digit| digit == b'0')
+            .count();
+        let digits = digits
+            .get(..digits.len() - trailing)
+            .unwrap_or_default()
+            .to_vec();
+        let point = i64::try_from(integer.len()).unwrap_or(i64::MAX) + exponent
+            - i64::try_from(leading).unwrap_or(0);
+        Self {
+            negative,
+            digits,
+            point,
+        }
+    }
+
+    /// Whether the value's magnitude rounds to infinity as an `f64`.
+    fn overflows_f64(&self) -> bool {
+        // f64::MAX ≈ 0.18 × 10³⁰⁹.
+        match self.point.cmp(&309) {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Greater => !self.digits.is_empty(),
+            std::cmp::Ordering::Equal => self.digits.as_slice() >= F64_OVERFLOW_DIGITS,
+        }
     }
 }
 
@@ -498,7 +583,7 @@ impl Parser<'_> {
             .unwrap_or_default();
         // Like serde_json: a number no f64 can hold is refused, so every
         // accepted number reads as a finite f64.
-        if literal.parse::<f64>().map_or(true, f64::is_infinite) {
+        if Decimal::of(literal).overflows_f64() {
             self.pos = start;
             return Err(self.error("number out of range"));
         }
@@ -593,7 +678,7 @@ mod tests {
         );
         assert_eq!(doc.get("s").and_then(Json::as_str), Some("a\"b\\c/é😀\n"));
         let n = doc.get("n").and_then(Json::as_number);
-        assert_eq!(n.and_then(Number::as_f64), Some(-12500.0));
+        assert_eq!(n.map(ToString::to_string).as_deref(), Some("-12.5e3"));
         assert_eq!(n.and_then(Number::as_i64), None);
         assert_eq!(doc.get("i").and_then(Json::as_u64), Some(u64::MAX));
         assert_eq!(doc.get("t").and_then(Json::as_bool), Some(true));
@@ -636,6 +721,100 @@ mod tests {
             assert_eq!(refused(text).message, message, "{text:?}");
         }
         assert!(Json::parse(b"\"\xff\"").is_err(), "invalid UTF-8");
+    }
+
+    #[test]
+    fn whole_numbers_read_exactly_however_written() {
+        let whole = |text: &str| match Json::parse(text.as_bytes()) {
+            Ok(Json::Number(number)) => number.as_whole(),
+            other => panic!("{text}: {other:?}"),
+        };
+        for (text, value) in [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("-0.0e5", Some(0)),
+            ("3600", Some(3600)),
+            ("3600.0", Some(3600)),
+            ("3.6e3", Some(3600)),
+            ("36E+2", Some(3600)),
+            ("360000e-2", Some(3600)),
+            ("0.0036e6", Some(3600)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("1.8446744073709551615e19", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("1e20", None),
+            ("1e300", None),
+            ("3600.5", None),
+            ("0.5", None),
+            ("1e-999999999999999999999", None),
+            ("-1", None),
+            ("-3600.0", None),
+        ] {
+            assert_eq!(whole(text), value, "{text}");
+        }
+    }
+
+    /// The overflow check is decimal; `f64` parsing is the oracle, at the
+    /// boundary and on random literals.
+    #[test]
+    fn out_of_range_exactly_where_f64_overflows() {
+        let halfway = std::str::from_utf8(F64_OVERFLOW_DIGITS).unwrap();
+        let (head, tail) = halfway.split_at(1);
+        let mut cases = vec![
+            "1.7976931348623157e308".to_owned(),
+            format!("{head}.{tail}e308"),
+            format!("-{head}.{tail}e308"),
+            format!("{head}.{tail}0000e308"),
+            format!("{head}.{}e308", tail.get(..tail.len() - 1).unwrap()),
+            format!("{head}.{tail}1e308"),
+            format!("0.{head}{tail}e309"),
+            format!("{head}{tail}e-1"),
+            "1e308".into(),
+            "1e309".into(),
+            "0.000e99999".into(),
+            "1e-400".into(),
+            "-1e400".into(),
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..20_000 {
+            let digits: String = (0..=random(25))
+                .map(|_| char::from(b'0' + u8::try_from(random(10)).unwrap()))
+                .collect();
+            let digits = if digits.len() > 1 {
+                digits.trim_start_matches('0').to_owned()
+            } else {
+                digits
+            };
+            let digits = if digits.is_empty() {
+                "0".into()
+            } else {
+                digits
+            };
+            let point = random(u64::try_from(digits.len()).unwrap() + 1);
+            let (int, frac) = digits.split_at(usize::try_from(point).unwrap().max(1));
+            let mantissa = if frac.is_empty() {
+                int.to_owned()
+            } else {
+                format!("{int}.{frac}")
+            };
+            let exponent = i64::try_from(random(700)).unwrap() - 350;
+            cases.push(format!("{mantissa}e{exponent}"));
+        }
+        for literal in cases {
+            let infinite = literal.parse::<f64>().unwrap().is_infinite();
+            assert_eq!(Decimal::of(&literal).overflows_f64(), infinite, "{literal}");
+            assert_eq!(
+                Json::parse(literal.as_bytes()).is_err(),
+                infinite,
+                "{literal}"
+            );
+        }
     }
 
     #[test]

@@ -509,16 +509,9 @@ fn seconds(o: &Obj<'_>) -> Read<Seconds> {
             } else if n.as_i64().is_some() {
                 Err(o.error("must not be negative"))
             } else {
-                let value = n.as_f64().unwrap_or(f64::NAN);
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "range and integrality are checked first"
-                )]
-                if value.fract() == 0.0 && (0.0..9.0e15).contains(&value) {
-                    Ok(Seconds(value as u64))
-                } else {
-                    Err(o.error("must be a non-negative whole number"))
+                match n.as_whole() {
+                    Some(value) if value < 9_000_000_000_000_000 => Ok(Seconds(value)),
+                    _ => Err(o.error("must be a non-negative whole number")),
                 }
             }
         }
