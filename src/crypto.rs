@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -93,11 +91,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn b64url_encode(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(data)
+    crate::base64::encode_url(data)
 }
 
 pub fn b64url_decode(data: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(data).ok()
+    crate::base64::decode_url(data)
 }
 
 /// A source of cryptographically secure random bytes, injected so the core stays

@@ -26,6 +26,7 @@
 
 pub mod access;
 pub mod auth_host;
+pub mod base64;
 pub mod blake2s;
 pub mod config;
 pub mod cookie;

@@ -6,8 +6,6 @@
 use std::fmt;
 
 use crate::json::{Json, Object};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 
 use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
@@ -62,7 +60,10 @@ pub fn token_request(
             );
             headers.push((
                 "authorization".into(),
-                format!("Basic {}", STANDARD.encode(credentials)),
+                format!(
+                    "Basic {}",
+                    crate::base64::encode_standard(credentials.as_bytes())
+                ),
             ));
         }
         (TokenAuthMethod::ClientSecretPost, Some(secret)) => {
@@ -243,6 +244,7 @@ mod tests {
     use crate::config::Config;
     use crate::crypto::{Entropy, EntropyUnavailable};
     use crate::url::{decode_component, raw_pairs};
+    use base64::Engine as _;
 
     struct Fixed;
     impl Entropy for Fixed {
@@ -321,7 +323,7 @@ mod tests {
         assert_eq!(call.header_value(":path"), Some("/api/oidc/token"));
         assert_eq!(call.header_value(":authority"), Some("id.example.com"));
         let basic = call.header_value("authorization").unwrap();
-        let decoded = STANDARD
+        let decoded = base64::engine::general_purpose::STANDARD
             .decode(basic.strip_prefix("Basic ").unwrap())
             .unwrap();
         assert_eq!(decoded, b"my%20client:se%3Acr%2Bt");

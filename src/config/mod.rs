@@ -8,8 +8,6 @@ mod sources;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use regex_lite::Regex;
 
 use crate::crypto::{hex, sha256, Key};
@@ -993,7 +991,8 @@ fn compile_response(
                     "sets authorization, which response.basicauth also sets",
                 ));
             }
-            let credentials = STANDARD.encode(format!("{user}:{password}"));
+            let credentials =
+                crate::base64::encode_standard(format!("{user}:{password}").as_bytes());
             Some(Secret::new(format!("Basic {credentials}")))
         }
         (Some(_), None) => {
