@@ -2,10 +2,11 @@
 //! time, into the form every request uses. Every problem is reported as one
 //! [`ConfigError`] naming the field, and stops the filter from loading.
 
+mod named;
 mod raw;
 mod sources;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use regex_lite::Regex;
@@ -18,6 +19,7 @@ use crate::request::is_identity_header;
 use crate::secret::Secret;
 use crate::url::{normalize_host, HttpUrl};
 
+use named::Named;
 use raw::{ListValue, RawApp, RawConfig, RawProvider};
 
 /// Minimum length of `secret`, in bytes: the MAC keys are derived from it.
@@ -261,7 +263,7 @@ pub struct Config {
     pub title: String,
     /// Recognised settings that have no effect (logged once at configure).
     pub notes: Vec<String>,
-    clusters: BTreeMap<String, String>,
+    clusters: Named<String>,
 }
 
 impl Config {
@@ -449,7 +451,7 @@ fn compile_ip_rules(prefix: &str, raw: &raw::RawIp) -> Result<IpRules, ConfigErr
     })
 }
 
-fn compile_apps(raw: &BTreeMap<String, RawApp>) -> Result<Apps, ConfigError> {
+fn compile_apps(raw: &Named<RawApp>) -> Result<Apps, ConfigError> {
     let mut apps = Apps::default();
     for (name, app) in raw {
         let app = compile_app(name, app)?;
@@ -554,7 +556,7 @@ fn compile_provider(
     id: &str,
     raw: &RawProvider,
     app_url: &HttpUrl,
-    clusters: &BTreeMap<String, String>,
+    clusters: &Named<String>,
 ) -> Result<Provider, ConfigError> {
     let field = |name: &str| format!("oauth.providers.{id}.{name}");
     check_provider_id(id)?;
@@ -658,11 +660,7 @@ fn compile_provider(
 /// The Envoy cluster and `:authority` for a call to `url`: the `clusters`
 /// entry for `host:port` or `host`, else the provider's `cluster`, else the name
 /// Istio gives a `ServiceEntry` host, `outbound|<port>||<host>`.
-fn endpoint_for(
-    clusters: &BTreeMap<String, String>,
-    provider: &Provider,
-    url: HttpUrl,
-) -> Endpoint {
+fn endpoint_for(clusters: &Named<String>, provider: &Provider, url: HttpUrl) -> Endpoint {
     let host_port = format!("{}:{}", url.host(), url.effective_port());
     let cluster = clusters
         .get(&host_port)

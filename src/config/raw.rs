@@ -7,8 +7,7 @@
 //! generated about 60 KB of code for two dozen structs, which every Envoy
 //! worker compiles and keeps in memory.
 
-use std::collections::BTreeMap;
-
+use super::named::Named;
 use crate::json::{Json, Object};
 
 /// A shape error at `path` (empty: the whole configuration).
@@ -27,10 +26,10 @@ pub(crate) struct RawConfig {
     pub previous_secrets: Option<ListValue>,
     pub auth: RawAuth,
     pub oauth: RawOAuth,
-    pub apps: BTreeMap<String, RawApp>,
+    pub apps: Named<RawApp>,
     pub ui: RawUi,
     /// Filter-only: Envoy cluster for each `host[:port]` the filter calls.
-    pub clusters: BTreeMap<String, String>,
+    pub clusters: Named<String>,
 }
 
 #[derive(Debug, Default)]
@@ -61,7 +60,7 @@ pub(crate) struct RawIp {
 pub(crate) struct RawOAuth {
     pub whitelist: Option<ListValue>,
     pub auto_redirect: Option<String>,
-    pub providers: BTreeMap<String, RawProvider>,
+    pub providers: Named<RawProvider>,
 }
 
 #[derive(Debug, Default)]
@@ -438,9 +437,9 @@ impl<'a> Fields<'a> {
     }
 
     /// An object of named entries (providers, apps, clusters).
-    fn map<T>(&self, key: &str, read: impl Fn(Obj<'a>) -> Read<T>) -> Read<BTreeMap<String, T>> {
+    fn map<T>(&self, key: &str, read: impl Fn(Obj<'a>) -> Read<T>) -> Read<Named<T>> {
         let Some(o) = self.field(key) else {
-            return Ok(BTreeMap::new());
+            return Ok(Named::new());
         };
         let Some(entries) = o.value.as_object() else {
             return Err(o.invalid_type("a map"));

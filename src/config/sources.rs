@@ -7,8 +7,7 @@
 //! may come from any one source; when two sources give it different values the
 //! configuration is refused, naming both.
 
-use std::collections::BTreeMap;
-
+use super::named::Named;
 use crate::json::Json;
 
 use super::ConfigError;
@@ -147,7 +146,7 @@ fn resolve_rest(key: &str, child: &Shape, rest: &[&str]) -> Option<Vec<String>> 
 pub(crate) struct Merged {
     pub value: Json,
     /// Dotted path → the environment variable or label that set it.
-    pub provenance: BTreeMap<String, String>,
+    pub provenance: Named<String>,
     /// Settings that were recognised but have no meaning in the filter.
     pub notes: Vec<String>,
 }
@@ -227,7 +226,7 @@ pub(crate) fn merge(json: Json, env: &[(String, String)]) -> Result<Merged, Conf
     }
     let mut merged = Merged {
         value: json,
-        provenance: BTreeMap::new(),
+        provenance: Named::new(),
         notes: Vec::new(),
     };
     for (name, value) in env {
