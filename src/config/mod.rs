@@ -6,7 +6,6 @@ mod named;
 mod raw;
 mod sources;
 
-use std::collections::HashMap;
 use std::fmt;
 
 use regex_lite::Regex;
@@ -19,7 +18,7 @@ use crate::request::is_identity_header;
 use crate::secret::Secret;
 use crate::url::{normalize_host, HttpUrl};
 
-use named::Named;
+pub use named::Named;
 use raw::{ListValue, RawApp, RawConfig, RawProvider};
 
 /// Minimum length of `secret`, in bytes: the MAC keys are derived from it.
@@ -186,12 +185,13 @@ pub struct App {
 /// `(name, value)` header pairs.
 pub type HeaderList = Vec<(String, String)>;
 
-/// All apps, indexed for constant-time lookup by domain and by name.
+/// All apps, indexed for lookup by domain and by name (binary search: a few
+/// string comparisons even for hundreds of apps).
 #[derive(Debug, Clone, Default)]
 pub struct Apps {
     pub list: Vec<App>,
-    pub by_domain: HashMap<String, usize>,
-    pub by_name: HashMap<String, usize>,
+    pub by_domain: Named<usize>,
+    pub by_name: Named<usize>,
 }
 
 /// What happens when no rule decides (`auth.acls.policy`).
