@@ -237,6 +237,10 @@ fn read_oauth(o: Obj<'_>) -> Read<RawOAuth> {
     })
 }
 
+#[expect(
+    clippy::field_reassign_with_default,
+    reason = "one assignment per field keeps the error paths small; see below"
+)]
 fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
     let o = o.known(&[
         "name",
@@ -263,39 +267,42 @@ fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
         "postLogoutRedirectUri",
         "clockSkewSeconds",
     ])?;
-    Ok(RawProvider {
-        name: o.string("name")?,
-        client_id: o.string("clientId")?,
-        client_secret: o.string("clientSecret")?,
-        auth_url: o.string("authUrl")?,
-        token_url: o.string("tokenUrl")?,
-        user_info_url: o.string("userInfoUrl")?,
-        scopes: o.list("scopes")?,
-        whitelist: o.list("whitelist")?,
-        token_auth_method: o.string("tokenAuthMethod")?,
-        cluster: o.string("cluster")?,
-        authority: o.string("authority")?,
-        timeout_ms: o.seconds("timeoutMs")?,
-        issuer: o.string("issuer")?,
-        redirect_url: o.string("redirectUrl")?,
-        jwks_url: o.string("jwksUrl")?,
-        end_session_url: o.string("endSessionUrl")?,
-        verify_id_token: o.flag("verifyIdToken")?,
-        claims_from: o.string("claimsFrom")?,
-        claims: o.child("claims", |o| {
-            let o = o.known(&["username", "email", "name", "groups"])?;
-            Ok(RawClaims {
-                username: o.string("username")?,
-                email: o.string("email")?,
-                name: o.string("name")?,
-                groups: o.string("groups")?,
-            })
-        })?,
-        require_email_verified: o.flag("requireEmailVerified")?,
-        logout_at_provider: o.flag("logoutAtProvider")?,
-        post_logout_redirect_uri: o.string("postLogoutRedirectUri")?,
-        clock_skew_seconds: o.seconds("clockSkewSeconds")?,
-    })
+    // Fields are assigned one at a time: an error then drops one struct,
+    // rather than the compiler emitting a drop path for every prefix of the
+    // fields already read (which made this reader several KB larger).
+    let mut provider = RawProvider::default();
+    provider.name = o.string("name")?;
+    provider.client_id = o.string("clientId")?;
+    provider.client_secret = o.string("clientSecret")?;
+    provider.auth_url = o.string("authUrl")?;
+    provider.token_url = o.string("tokenUrl")?;
+    provider.user_info_url = o.string("userInfoUrl")?;
+    provider.scopes = o.list("scopes")?;
+    provider.whitelist = o.list("whitelist")?;
+    provider.token_auth_method = o.string("tokenAuthMethod")?;
+    provider.cluster = o.string("cluster")?;
+    provider.authority = o.string("authority")?;
+    provider.timeout_ms = o.seconds("timeoutMs")?;
+    provider.issuer = o.string("issuer")?;
+    provider.redirect_url = o.string("redirectUrl")?;
+    provider.jwks_url = o.string("jwksUrl")?;
+    provider.end_session_url = o.string("endSessionUrl")?;
+    provider.verify_id_token = o.flag("verifyIdToken")?;
+    provider.claims_from = o.string("claimsFrom")?;
+    provider.claims = o.child("claims", |o| {
+        let o = o.known(&["username", "email", "name", "groups"])?;
+        let mut claims = RawClaims::default();
+        claims.username = o.string("username")?;
+        claims.email = o.string("email")?;
+        claims.name = o.string("name")?;
+        claims.groups = o.string("groups")?;
+        Ok(claims)
+    })?;
+    provider.require_email_verified = o.flag("requireEmailVerified")?;
+    provider.logout_at_provider = o.flag("logoutAtProvider")?;
+    provider.post_logout_redirect_uri = o.string("postLogoutRedirectUri")?;
+    provider.clock_skew_seconds = o.seconds("clockSkewSeconds")?;
+    Ok(provider)
 }
 
 fn read_app(o: Obj<'_>) -> Read<RawApp> {
