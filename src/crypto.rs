@@ -4,13 +4,9 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::blake2s::KeyedState;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// A 256-bit key derived for one purpose, used as a keyed-BLAKE2s MAC key and
 /// kept as the hash state after the key block (so each MAC skips that block).
@@ -28,10 +24,10 @@ impl Key {
     /// Derives the key for `purpose` from the operator's secret with HKDF-SHA256
     /// (RFC 5869), so the session and login-flow cookies never share a key.
     pub fn derive(secret: &[u8], purpose: &str) -> Self {
-        let prk = hmac_sha256(b"tinyauth-wasm/v1", secret);
+        let prk = crate::sha::hmac_sha256(b"tinyauth-wasm/v1", secret);
         let mut info = purpose.as_bytes().to_vec();
         info.push(1);
-        Self::from_bytes(&hmac_sha256(&prk, &info))
+        Self::from_bytes(&crate::sha::hmac_sha256(&prk, &info))
     }
 
     fn from_bytes(key: &[u8; 32]) -> Self {
@@ -68,21 +64,9 @@ impl Key {
     }
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this constructor cannot fail; the
-    // fallback keeps the code free of panics regardless.
-    match HmacSha256::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        }
-        Err(_) => [0; 32],
-    }
-}
-
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
+    crate::sha::sha256(data)
 }
 
 /// Constant-time equality for state values, nonces and other secrets.
@@ -150,7 +134,7 @@ mod tests {
 
     #[test]
     fn hmac_matches_rfc4231_case_2() {
-        let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let tag = crate::sha::hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(
             hex(&tag),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

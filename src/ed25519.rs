@@ -15,8 +15,6 @@
 //! k = SHA-512(R ‖ A ‖ M) mod L (the cofactorless equation), and A must be
 //! canonical (see [`VerifyingKey::from_bytes`]).
 
-use sha2::{Digest as _, Sha512};
-
 /// An element of GF(2^255 − 19): limb `i` weighs 2^(16·i). Limbs may be
 /// negative or exceed 16 bits between operations; [`mul`] and [`to_bytes`]
 /// carry them back.
@@ -120,11 +118,7 @@ impl VerifyingKey {
         if !sub(&s, &L).1 {
             return false;
         }
-        let hash = Sha512::new()
-            .chain_update(r)
-            .chain_update(self.encoding)
-            .chain_update(message)
-            .finalize();
+        let hash = crate::sha::sha512_parts(&[r, &self.encoding, message]);
         let k = reduce(&hash);
         let base = Point::base();
         let both = base.add(&self.minus_a);

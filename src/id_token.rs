@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256, Sha384};
-
 use crate::crypto::{b64url_decode, ct_eq};
 use crate::ecdsa::Curve;
 use crate::json::{Json, Object};
@@ -190,10 +188,12 @@ fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -
         // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
         // 7518 §3.4): a key of the other curve never verifies.
         (PublicKey::Ec(key), "ES256") => {
-            key.curve() == Curve::P256 && key.verify_prehashed(&Sha256::digest(input), signature)
+            key.curve() == Curve::P256
+                && key.verify_prehashed(&crate::sha::sha256(input), signature)
         }
         (PublicKey::Ec(key), "ES384") => {
-            key.curve() == Curve::P384 && key.verify_prehashed(&Sha384::digest(input), signature)
+            key.curve() == Curve::P384
+                && key.verify_prehashed(&crate::sha::sha384(input), signature)
         }
         (PublicKey::Ed25519(key), "EdDSA") => {
             <&[u8; 64]>::try_from(signature).is_ok_and(|sig| key.verify(input, sig))

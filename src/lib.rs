@@ -54,6 +54,7 @@ pub mod rsa_verify;
 pub mod sealed;
 pub mod secret;
 pub mod session;
+pub mod sha;
 pub mod url;
 
 #[cfg(target_arch = "wasm32")]

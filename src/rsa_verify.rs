@@ -13,8 +13,6 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use sha2::{Digest, Sha256, Sha384, Sha512};
-
 use crate::montgomery::neg_inverse;
 
 /// Moduli below this are too weak (RFC 7518 §3.3 requires 2048 bits).
@@ -36,17 +34,10 @@ pub enum Hash {
 impl Hash {
     /// The hash of the concatenated `parts`.
     fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
-            let mut hasher = D::new();
-            for part in parts {
-                hasher.update(part);
-            }
-            hasher.finalize().to_vec()
-        }
         match self {
-            Self::Sha256 => run::<Sha256>(parts),
-            Self::Sha384 => run::<Sha384>(parts),
-            Self::Sha512 => run::<Sha512>(parts),
+            Self::Sha256 => crate::sha::sha256_parts(parts).to_vec(),
+            Self::Sha384 => crate::sha::sha384_parts(parts).to_vec(),
+            Self::Sha512 => crate::sha::sha512_parts(parts).to_vec(),
         }
     }
 
@@ -388,6 +379,7 @@ fn low(wide: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     /// A key over any odd modulus, without [`RsaKey::new`]'s size rules, so
     /// the arithmetic can be checked against `u128` on small numbers.
