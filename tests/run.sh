@@ -37,8 +37,10 @@ step "release build"
 cargo wasm
 wasm=target/wasm32-wasip1/release/tinyauth_wasm.wasm
 size=$(wc -c <"$wasm")
-# Budget: well under 1 MiB so the module loads fast per worker VM and pulls fast.
-limit=$((1024 * 1024))
+# Budget: the module is ~492 KiB; every KiB is compiled by V8 in each VM and
+# pulled from OCI registries, so growth past 512 KiB must be a decision, not an
+# accident (issue #6 aims at 400 KiB).
+limit=$((512 * 1024))
 printf '%s: %d bytes (budget %d)\n' "$wasm" "$size" "$limit"
 if [ "$size" -gt "$limit" ]; then
   echo "the release .wasm is over its size budget" >&2

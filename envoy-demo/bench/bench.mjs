@@ -361,6 +361,9 @@ async function main() {
   }
   fs.rmSync(cookieFile, { force: true });
 
+  log('memory by number of workers');
+  const memory = await rssByWorkers({ op, taPort, taCookie, spoof });
+
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows = targets.map((t) => {
     const runs = results.get(t.label);
@@ -400,11 +403,60 @@ async function main() {
     ...rows.map((r) => `- ${r.label}: ${r.runs.map((x) => x.cpuUs.toFixed(1)).join(', ')}`),
     '',
   ];
+  lines.push(...memoryTable(memory));
   lines.push(...coreCost());
   fs.writeFileSync(OUT, lines.join('\n'));
   console.log(lines.join('\n'));
   await op.close();
   await stopAll();
+}
+
+/**
+ * Envoy's RSS with 1, 2 and 4 workers, for plain Envoy, the cookie-reading
+ * floor and tinyauth-wasm (each a fresh Envoy, after 2 s of load with a valid
+ * session), so the part paid once per process can be told from the part paid
+ * per worker VM.
+ */
+async function rssByWorkers({ op, taPort, taCookie, spoof }) {
+  const rows = [];
+  for (const workers of [1, 2, 4]) {
+    const [plainPort, noopPort, taWorkersPort] = await freePorts(3);
+    const host = (port, name) => `${name}.example.test:${port}`;
+    const kinds = [
+      { kind: 'plain', port: plainPort, filters: [], headers: {}, name: 'app' },
+      { kind: 'floor', port: noopPort, filters: [wasmFilter(NOOP_WASM, '')], headers: { Cookie: taCookie }, name: 'app' },
+      // The configuration of the measured tinyauth Envoy (its appUrl and
+      // secret), on another port: its sessions are valid here too.
+      { kind: 'tinyauth', port: taWorkersPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1)))], clusters: [providerCluster(op)], headers: { Cookie: taCookie, ...spoof }, name: 'admin' },
+    ];
+    const row = { workers };
+    for (const k of kinds) {
+      const envoy = await startEnvoy({ config: bootstrap({ port: k.port, filters: k.filters, clusters: k.clusters ?? [] }), concurrency: workers, name: `${k.kind}-${workers}w`, testName: 'benchmark', logLevel: 'warn', componentLogLevel: 'wasm:info' });
+      if (k.kind === 'tinyauth') {
+        await waitProvidersReady(envoy, ['generic'], workers);
+        await mustRefuse(`tinyauth, ${workers} workers`, k.port, host(k.port, k.name));
+        await mustAccept(`tinyauth, ${workers} workers`, k.port, host(k.port, k.name), taCookie);
+      }
+      await wrk({ port: k.port, host: host(k.port, k.name), headers: k.headers, duration: 2 });
+      row[k.kind] = rssMiB(envoy.proc.pid);
+      await envoy.stop();
+    }
+    log(`${workers} workers: plain ${row.plain.toFixed(1)}, floor ${row.floor.toFixed(1)}, tinyauth ${row.tinyauth.toFixed(1)} MiB`);
+    rows.push(row);
+  }
+  return rows;
+}
+
+function memoryTable(rows) {
+  const over = (r, kind) => r[kind] - r.plain;
+  return [
+    'Memory by number of workers (`--concurrency` 1, 2, 4; each a fresh Envoy, RSS after 2 s of load; tinyauth-wasm checked to refuse without and accept with the session):',
+    '',
+    '| workers | plain Envoy RSS MiB | cookie-reading floor over plain | tinyauth-wasm over plain | tinyauth-wasm over plain, per worker |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.workers} | ${r.plain.toFixed(1)} | +${over(r, 'floor').toFixed(1)} | +${over(r, 'tinyauth').toFixed(1)} | +${(over(r, 'tinyauth') / r.workers).toFixed(1)} |`),
+    '',
+  ];
 }
 
 /**
