@@ -20,20 +20,6 @@ const IV: [u32; 8] = [
     0x5BE0_CD19,
 ];
 
-/// Message word order for each of the ten rounds.
-const SIGMA: [[usize; 16]; 10] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-    [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-    [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-    [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-    [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-    [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-    [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-    [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-    [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-];
-
 const BLOCK: usize = 64;
 pub const OUT_BYTES: usize = 32;
 /// Digest length and key length as the parameter block stores them.
@@ -137,8 +123,8 @@ fn output(h: &[u32; 8]) -> [u8; OUT_BYTES] {
 
 /// The compression function F: `counter` is the byte count so far including
 /// this block; `last` marks the final block. The working vector lives in
-/// sixteen locals and message words are picked with `& 15`, so the hot loop
-/// has no bounds checks.
+/// sixteen locals and the ten rounds are written out with literal message
+/// indexes, so the hot code has no table walk and no bounds checks.
 fn compress(h: &mut [u32; 8], block: &[u8; BLOCK], counter: u64, last: bool) {
     let mut m = [0u32; 16];
     for (word, chunk) in m.iter_mut().zip(block.chunks_exact(4)) {
@@ -146,7 +132,6 @@ fn compress(h: &mut [u32; 8], block: &[u8; BLOCK], counter: u64, last: bool) {
         bytes.copy_from_slice(chunk);
         *word = u32::from_le_bytes(bytes);
     }
-    let word = |i: usize| m.get(i & 15).copied().unwrap_or_default();
     let [mut v0, mut v1, mut v2, mut v3, mut v4, mut v5, mut v6, mut v7] = *h;
     let [mut v8, mut v9, mut v10, mut v11, mut v12, mut v13, mut v14, mut v15] = IV;
     #[allow(clippy::cast_possible_truncation)] // split into low and high words
@@ -169,16 +154,31 @@ fn compress(h: &mut [u32; 8], block: &[u8; BLOCK], counter: u64, last: bool) {
             $b = ($b ^ $c).rotate_right(7);
         };
     }
-    for [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15] in SIGMA {
-        g!(v0, v4, v8, v12, word(s0), word(s1));
-        g!(v1, v5, v9, v13, word(s2), word(s3));
-        g!(v2, v6, v10, v14, word(s4), word(s5));
-        g!(v3, v7, v11, v15, word(s6), word(s7));
-        g!(v0, v5, v10, v15, word(s8), word(s9));
-        g!(v1, v6, v11, v12, word(s10), word(s11));
-        g!(v2, v7, v8, v13, word(s12), word(s13));
-        g!(v3, v4, v9, v14, word(s14), word(s15));
+    // One invocation per row of RFC 7693's message schedule SIGMA.
+    macro_rules! round {
+        ($s0:literal, $s1:literal, $s2:literal, $s3:literal, $s4:literal, $s5:literal,
+         $s6:literal, $s7:literal, $s8:literal, $s9:literal, $s10:literal, $s11:literal,
+         $s12:literal, $s13:literal, $s14:literal, $s15:literal) => {
+            g!(v0, v4, v8, v12, m[$s0], m[$s1]);
+            g!(v1, v5, v9, v13, m[$s2], m[$s3]);
+            g!(v2, v6, v10, v14, m[$s4], m[$s5]);
+            g!(v3, v7, v11, v15, m[$s6], m[$s7]);
+            g!(v0, v5, v10, v15, m[$s8], m[$s9]);
+            g!(v1, v6, v11, v12, m[$s10], m[$s11]);
+            g!(v2, v7, v8, v13, m[$s12], m[$s13]);
+            g!(v3, v4, v9, v14, m[$s14], m[$s15]);
+        };
     }
+    round!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    round!(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+    round!(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
+    round!(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
+    round!(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
+    round!(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
+    round!(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
+    round!(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
+    round!(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
+    round!(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
     let mixed = [
         v0 ^ v8,
         v1 ^ v9,
