@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use subtle::ConstantTimeEq;
-
 use crate::blake2s::KeyedState;
 
 /// A 256-bit key derived for one purpose, used as a keyed-BLAKE2s MAC key and
@@ -70,8 +68,28 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// Constant-time equality for state values, nonces and other secrets.
+///
+/// Every byte is compared. The differences are gathered eight bytes at a time
+/// and each partial result goes through `black_box`, so the optimiser cannot
+/// turn the loop into an early exit; one barrier per word rather than per byte
+/// (as the `subtle` crate does) keeps the tag check on the session path cheap.
+/// Only the lengths, which are public, decide early.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8]| {
+        let mut word = [0u8; 8];
+        for (slot, byte) in word.iter_mut().zip(bytes) {
+            *slot = *byte;
+        }
+        u64::from_le_bytes(word)
+    };
+    let mut difference = 0u64;
+    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
+        difference = std::hint::black_box(difference | (word(x) ^ word(y)));
+    }
+    difference == 0
 }
 
 pub fn b64url_encode(data: &[u8]) -> String {
@@ -178,5 +196,16 @@ mod tests {
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"abcd"));
+        assert!(ct_eq(b"", b""));
+        // A difference in any byte of any word, whole or partial, is seen.
+        let tag: Vec<u8> = (0..37).collect();
+        for at in 0..tag.len() {
+            for bit in 0..8 {
+                let mut other = tag.clone();
+                other[at] ^= 1 << bit;
+                assert!(!ct_eq(&tag, &other), "byte {at} bit {bit}");
+            }
+        }
+        assert!(ct_eq(&tag, &tag.clone()));
     }
 }
