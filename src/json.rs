@@ -679,6 +679,7 @@ mod tests {
         assert_eq!(doc.get("s").and_then(Json::as_str), Some("a\"b\\c/é😀\n"));
         let n = doc.get("n").and_then(Json::as_number);
         assert_eq!(n.map(ToString::to_string).as_deref(), Some("-12.5e3"));
+        assert_eq!(n.and_then(Number::as_whole), None, "negative");
         assert_eq!(n.and_then(Number::as_i64), None);
         assert_eq!(doc.get("i").and_then(Json::as_u64), Some(u64::MAX));
         assert_eq!(doc.get("t").and_then(Json::as_bool), Some(true));

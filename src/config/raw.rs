@@ -510,15 +510,17 @@ fn list_value(o: &Obj<'_>) -> Read<ListValue> {
 fn seconds(o: &Obj<'_>) -> Read<Seconds> {
     match o.value {
         Json::Number(n) => {
+            // Integers are exact to u64::MAX; a whole number written as a
+            // float (`3600.0`, `3.6e3`, `-0.0`, also `-0`) only where a
+            // double still holds it exactly.
             if let Some(value) = n.as_u64() {
+                Ok(Seconds(value))
+            } else if let Some(value) = n.as_whole().filter(|v| *v < 9_000_000_000_000_000) {
                 Ok(Seconds(value))
             } else if n.as_i64().is_some() {
                 Err(o.error("must not be negative"))
             } else {
-                match n.as_whole() {
-                    Some(value) if value < 9_000_000_000_000_000 => Ok(Seconds(value)),
-                    _ => Err(o.error("must be a non-negative whole number")),
-                }
+                Err(o.error("must be a non-negative whole number"))
             }
         }
         Json::String(text) => text
@@ -609,6 +611,36 @@ mod tests {
         assert_eq!(raw.auth.session_expiry, Some(Seconds(3600)));
         assert_eq!(raw.auth.secure_cookie, Some(Flag(true)));
         assert_eq!(raw.clusters.get("id.example.com").unwrap(), "pocket_id");
+    }
+
+    #[test]
+    fn seconds_are_whole_numbers_in_any_notation() {
+        let expiry = |literal: &str| {
+            let text = format!(r#"{{"auth": {{"sessionExpiry": {literal}}}}}"#);
+            let doc = Json::parse(text.as_bytes()).unwrap();
+            super::read(&doc)
+                .map(|raw| raw.auth.session_expiry.unwrap().0)
+                .map_err(|err| err.problem)
+        };
+        let whole = "must be a non-negative whole number";
+        for (literal, want) in [
+            ("3600", Ok(3600)),
+            ("3600.0", Ok(3600)),
+            ("3.6e3", Ok(3600)),
+            ("0", Ok(0)),
+            ("-0", Ok(0)),
+            ("-0.0", Ok(0)),
+            ("18446744073709551615", Ok(u64::MAX)),
+            ("8999999999999999.0", Ok(8_999_999_999_999_999)),
+            ("-1", Err("must not be negative")),
+            ("1.5", Err(whole)),
+            ("-1.0", Err(whole)),
+            ("9e15", Err(whole)),
+            ("1e-400", Err(whole)),
+            ("18446744073709551616", Err(whole)),
+        ] {
+            assert_eq!(expiry(literal), want.map_err(str::to_owned), "{literal}");
+        }
     }
 
     #[test]
