@@ -8,17 +8,8 @@
 //! then starts from that saved state, so a ~200-byte session costs four
 //! compressions.
 
-/// The initialisation vector (shared with SHA-256).
-const IV: [u32; 8] = [
-    0x6A09_E667,
-    0xBB67_AE85,
-    0x3C6E_F372,
-    0xA54F_F53A,
-    0x510E_527F,
-    0x9B05_688C,
-    0x1F83_D9AB,
-    0x5BE0_CD19,
-];
+/// The initialisation vector: SHA-256's initial hash value (RFC 7693 §2.6).
+const IV: [u32; 8] = crate::sha::IV_256;
 
 const BLOCK: usize = 64;
 pub const OUT_BYTES: usize = 32;

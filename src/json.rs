@@ -776,16 +776,10 @@ mod tests {
             "1e-400".into(),
             "-1e400".into(),
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut random = move |bound: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % bound
-        };
+        let mut rng = crate::testing::XorShift::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
-            let digits: String = (0..=random(25))
-                .map(|_| char::from(b'0' + u8::try_from(random(10)).unwrap()))
+            let digits: String = (0..=rng.below(25))
+                .map(|_| char::from(b'0' + u8::try_from(rng.below(10)).unwrap()))
                 .collect();
             let digits = if digits.len() > 1 {
                 digits.trim_start_matches('0').to_owned()
@@ -797,14 +791,14 @@ mod tests {
             } else {
                 digits
             };
-            let point = random(u64::try_from(digits.len()).unwrap() + 1);
-            let (int, frac) = digits.split_at(usize::try_from(point).unwrap().max(1));
+            let point = rng.below(digits.len() + 1);
+            let (int, frac) = digits.split_at(point.max(1));
             let mantissa = if frac.is_empty() {
                 int.to_owned()
             } else {
                 format!("{int}.{frac}")
             };
-            let exponent = i64::try_from(random(700)).unwrap() - 350;
+            let exponent = i64::try_from(rng.below(700)).unwrap() - 350;
             cases.push(format!("{mantissa}e{exponent}"));
         }
         for literal in cases {
@@ -894,13 +888,8 @@ mod tests {
             br#"[0,1,"",{},[],{"":""}]"#,
         ];
         let alphabet = b"{}[]\":,.-+eE0123456789 \\/tfnulrsabu\x00\x1f\xc3\xa9\xff";
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut random = move |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % bound as u64).unwrap()
-        };
+        let mut rng = crate::testing::XorShift::new(0x2545_f491_4f6c_dd1d);
+        let mut random = |bound: usize| rng.below(bound);
         let mut agreed = 0;
         for round in 0..20_000 {
             let mut doc = seeds[round % seeds.len()].to_vec();

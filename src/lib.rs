@@ -57,5 +57,8 @@ pub mod session;
 pub mod sha;
 pub mod url;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(target_arch = "wasm32")]
 mod shell;

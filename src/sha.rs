@@ -96,8 +96,8 @@ const K: [u64; 80] = [
 ];
 
 /// SHA-256's initial value: the first 32 bits of the fractional parts of the
-/// square roots of the first 8 primes.
-const IV_256: [u32; 8] = [
+/// square roots of the first 8 primes (BLAKE2s starts from it too).
+pub(crate) const IV_256: [u32; 8] = [
     0x6A09_E667,
     0xBB67_AE85,
     0x3C6E_F372,
@@ -344,6 +344,7 @@ compress! {
 mod tests {
     use super::*;
     use crate::crypto::hex;
+    use crate::testing::XorShift;
 
     const TWO_BLOCK_448: &[u8] = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     const TWO_BLOCK_896: &[u8] = b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn\
@@ -450,45 +451,26 @@ mod tests {
         }
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
+    /// Splits `data` at up to three random points (parts may be empty).
+    fn split<'a>(rng: &mut XorShift, data: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut cuts: Vec<usize> = (0..rng.below(4))
+            .map(|_| rng.below(data.len() + 1))
+            .collect();
+        cuts.sort_unstable();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            parts.push(&data[start..cut]);
+            start = cut;
         }
-
-        fn below(&mut self, bound: usize) -> usize {
-            usize::try_from(self.next() % bound as u64).unwrap()
-        }
-
-        fn bytes(&mut self, len: usize) -> Vec<u8> {
-            (0..len).map(|_| self.next().to_le_bytes()[0]).collect()
-        }
-
-        /// Splits `data` at up to three random points (parts may be empty).
-        fn split<'a>(&mut self, data: &'a [u8]) -> Vec<&'a [u8]> {
-            let mut cuts: Vec<usize> = (0..self.below(4))
-                .map(|_| self.below(data.len() + 1))
-                .collect();
-            cuts.sort_unstable();
-            let mut parts = Vec::new();
-            let mut start = 0;
-            for cut in cuts {
-                parts.push(&data[start..cut]);
-                start = cut;
-            }
-            parts.push(&data[start..]);
-            parts
-        }
+        parts.push(&data[start..]);
+        parts
     }
 
     #[test]
     fn matches_the_sha2_crate_at_every_length_and_split() {
         use ::sha2::Digest as _;
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
         for len in 0..=300 {
             let data = rng.bytes(len);
             let want_256: [u8; 32] = ::sha2::Sha256::digest(&data).into();
@@ -498,7 +480,7 @@ mod tests {
             assert_eq!(sha384(&data), want_384, "SHA-384, {len} bytes");
             assert_eq!(sha512(&data), want_512, "SHA-512, {len} bytes");
             for _ in 0..4 {
-                let parts = rng.split(&data);
+                let parts = split(&mut rng, &data);
                 let lens: Vec<usize> = parts.iter().map(|part| part.len()).collect();
                 assert_eq!(sha256_parts(&parts), want_256, "SHA-256, parts {lens:?}");
                 assert_eq!(sha384_parts(&parts), want_384, "SHA-384, parts {lens:?}");
@@ -517,7 +499,7 @@ mod tests {
     #[test]
     fn hmac_matches_the_hmac_crate_for_every_key_length() {
         use hmac::{Hmac, Mac as _};
-        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
         for key_len in 0..=200 {
             let key = rng.bytes(key_len);
             let data_len = rng.below(300);

@@ -108,18 +108,12 @@ mod tests {
     /// Same entries, same order, same lookups as a `BTreeMap` on random keys.
     #[test]
     fn agrees_with_btreemap() {
-        let mut state = 0x5851_f42d_4c95_7f2du64;
-        let mut random = move |bound: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % bound
-        };
+        let mut rng = crate::testing::XorShift::new(0x5851_f42d_4c95_7f2d);
         for _ in 0..200 {
             let mut ours = Named::new();
             let mut theirs = std::collections::BTreeMap::new();
-            for step in 0..random(40) {
-                let name = format!("k{}", random(25));
+            for step in 0..rng.below(40) {
+                let name = format!("k{}", rng.below(25));
                 assert_eq!(ours.insert(name.clone(), step), theirs.insert(name, step));
             }
             assert!(ours.iter().eq(theirs.iter()));
