@@ -193,6 +193,7 @@ pub(crate) fn read(value: &Json) -> Read<RawConfig> {
     })
 }
 
+#[inline(never)]
 fn read_auth(o: Obj<'_>) -> Read<RawAuth> {
     let o = o.known(&[
         "sessionExpiry",
@@ -219,6 +220,7 @@ fn read_auth(o: Obj<'_>) -> Read<RawAuth> {
     })
 }
 
+#[inline(never)]
 fn read_ip(o: Obj<'_>) -> Read<RawIp> {
     let o = o.known(&["allow", "block", "bypass"])?;
     Ok(RawIp {
@@ -228,6 +230,7 @@ fn read_ip(o: Obj<'_>) -> Read<RawIp> {
     })
 }
 
+#[inline(never)]
 fn read_oauth(o: Obj<'_>) -> Read<RawOAuth> {
     let o = o.known(&["whitelist", "autoRedirect", "providers"])?;
     Ok(RawOAuth {
@@ -241,6 +244,7 @@ fn read_oauth(o: Obj<'_>) -> Read<RawOAuth> {
     clippy::field_reassign_with_default,
     reason = "one assignment per field keeps the error paths small; see below"
 )]
+#[inline(never)]
 fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
     let o = o.known(&[
         "name",
@@ -305,6 +309,7 @@ fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
     Ok(provider)
 }
 
+#[inline(never)]
 fn read_app(o: Obj<'_>) -> Read<RawApp> {
     let o = o.known(&["config", "oauth", "users", "path", "ip", "response"])?;
     Ok(RawApp {

@@ -220,6 +220,7 @@ impl Merged {
 }
 
 /// Merges the environment and labels into the JSON configuration.
+#[inline(never)]
 pub(crate) fn merge(json: Json, env: &[(String, String)]) -> Result<Merged, ConfigError> {
     if !json.is_object() {
         return Err(ConfigError::new("configuration", "must be a JSON object"));
@@ -276,6 +277,7 @@ const SERVER_ONLY: &str = "a Tinyauth server setting with no meaning in the filt
 const NO_FILES: &str =
     "files cannot be read inside the Wasm VM; give the value itself (from a Kubernetes secret through vmConfig.env)";
 
+#[inline(never)]
 fn classify_env(name: &str) -> Env {
     if let Some(rest) = name.strip_prefix("TINYAUTH_") {
         return classify_v5(rest);
@@ -284,6 +286,7 @@ fn classify_env(name: &str) -> Env {
 }
 
 /// Tinyauth v5: `TINYAUTH_<SECTION>_<KEY>`, resolved case-insensitively.
+#[inline(never)]
 fn classify_v5(rest: &str) -> Env {
     let lower = rest.to_ascii_lowercase();
     let segments: Vec<&str> = lower.split('_').collect();
@@ -332,6 +335,7 @@ fn classify_v5(rest: &str) -> Env {
 }
 
 /// The seed guide's (Tinyauth v3) names and v4's `PROVIDERS_<ID>_*`.
+#[inline(never)]
 fn classify_legacy(name: &str) -> Env {
     let path = |keys: &[&str]| Env::Setting(keys.iter().map(|k| (*k).to_owned()).collect());
     match name {
@@ -449,6 +453,7 @@ const V3_LABELS: &[(&str, &[&str])] = &[
 ];
 
 /// Label pairs from an object (`{"k": "v"}`) or a compose list (`["k=v"]`).
+#[inline(never)]
 fn label_pairs(value: &Json, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let bad = || {
         ConfigError::new(
@@ -474,6 +479,7 @@ fn label_pairs(value: &Json, field: &str) -> Result<Vec<(String, String)>, Confi
 }
 
 /// Applies `labels` (v5 keys) and `apps.<app>.labels` (v3 or v5 keys).
+#[inline(never)]
 fn apply_labels(merged: &mut Merged) -> Result<(), ConfigError> {
     let Some(object) = merged.value.as_object_mut() else {
         return Ok(());
