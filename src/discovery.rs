@@ -171,6 +171,7 @@ impl Runtime {
 }
 
 /// Endpoints from configuration alone (when every one is given).
+#[inline(never)]
 fn configured_endpoints(provider: &Provider) -> Option<Endpoints> {
     // Without verification the issuer may stay unknown (empty): Tinyauth's
     // mode, where only a configured issuer is compared with `iss`.
@@ -367,6 +368,7 @@ impl Metadata {
 /// Reads a discovery document (OpenID Connect Discovery 1.0 §3) and merges it
 /// with configuration, which wins. The document's `issuer` must be exactly the
 /// issuer it was fetched for (§4.3).
+#[inline(never)]
 fn discovered_endpoints(
     config: &Config,
     provider: &Provider,

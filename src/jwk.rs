@@ -161,6 +161,7 @@ fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
     b64url_decode(text).ok_or_else(|| format!("`{name}` is not base64url"))
 }
 
+#[inline(never)]
 fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
     if let Some(use_) = raw.use_.as_deref() {
         if use_ != "sig" {
@@ -205,6 +206,7 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
 }
 
 /// An EC key from `x` and `y`, each exactly the curve's size in bytes.
+#[inline(never)]
 fn ec_key(raw: &RawKey, curve: Curve, name: &str) -> Result<PublicKey, String> {
     let x = field(raw.x.as_ref(), "x")?;
     let y = field(raw.y.as_ref(), "y")?;

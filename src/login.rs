@@ -191,6 +191,7 @@ const MALFORMED: &str = "The sign-in response was malformed.";
 
 /// The callback of a known login: provider, issuer (RFC 9207), provider error,
 /// then the code exchange.
+#[inline(never)]
 fn check_callback(
     config: &Config,
     runtime: &Runtime,
@@ -577,6 +578,7 @@ impl Login<'_> {
         )
     }
 
+    #[inline(never)]
     fn refused_token(&self, flow: &LoginFlow, browser: bool, why: &str) -> Decision {
         self.sign_in_failed(
             flow,
@@ -589,6 +591,7 @@ impl Login<'_> {
         )
     }
 
+    #[inline(never)]
     fn failed(
         &self,
         flow: &LoginFlow,
@@ -612,6 +615,7 @@ impl Login<'_> {
 
     /// A 502 the user can retry from: the flow cookie is cleared and the page
     /// links back to the login with the same return address.
+    #[inline(never)]
     fn sign_in_failed(
         &self,
         flow: &LoginFlow,
@@ -653,6 +657,7 @@ pub fn whitelisted(
     }
 }
 
+#[inline(never)]
 fn provider_gone(config: &Config, flow: &LoginFlow, browser: bool) -> Decision {
     let response = respond::error(
         config,
