@@ -97,6 +97,16 @@ function providerCluster(op) {
     name: 'pocket_id',
     connect_timeout: '2s',
     type: 'STATIC',
+    // The stand-in closes idle connections after 1 s; Envoy must close them
+    // first, or a login can race a closing connection and see a 503 (it did,
+    // once in a thousand logins).
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        common_http_protocol_options: { idle_timeout: '0.5s' },
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
     load_assignment: {
       cluster_name: 'pocket_id',
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: op.port } } } }] }],
