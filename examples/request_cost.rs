@@ -101,7 +101,7 @@ fn main() {
         key.sign_parts(&[&payload])[0] as usize
     });
     measure("base64 of the cookie", rounds, || {
-        tinyauth_wasm::crypto::b64url_decode(&value).map_or(0, |v| v.len())
+        tinyauth_wasm::base64::decode_url(&value).map_or(0, |v| v.len())
     });
     measure("open the session cookie", rounds, || {
         Session::open_at(

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
+use crate::base64::encode_url;
 use crate::blake2s::KeyedState;
+use crate::sha::{hmac_sha256, sha256};
 
 /// A 256-bit key derived for one purpose, used as a keyed-BLAKE2s MAC key and
 /// kept as the hash state after the key block (so each MAC skips that block).
@@ -22,10 +24,10 @@ impl Key {
     /// Derives the key for `purpose` from the operator's secret with HKDF-SHA256
     /// (RFC 5869), so the session and login-flow cookies never share a key.
     pub fn derive(secret: &[u8], purpose: &str) -> Self {
-        let prk = crate::sha::hmac_sha256(b"tinyauth-wasm/v1", secret);
+        let prk = hmac_sha256(b"tinyauth-wasm/v1", secret);
         let mut info = purpose.as_bytes().to_vec();
         info.push(1);
-        Self::from_bytes(&crate::sha::hmac_sha256(&prk, &info))
+        Self::from_bytes(&hmac_sha256(&prk, &info))
     }
 
     fn from_bytes(key: &[u8; 32]) -> Self {
@@ -62,11 +64,6 @@ impl Key {
     }
 }
 
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    crate::sha::sha256(data)
-}
-
 /// Constant-time equality for state values, nonces and other secrets.
 ///
 /// Every byte is compared. The differences are gathered eight bytes at a time
@@ -92,14 +89,6 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     difference == 0
 }
 
-pub fn b64url_encode(data: &[u8]) -> String {
-    crate::base64::encode_url(data)
-}
-
-pub fn b64url_decode(data: &str) -> Option<Vec<u8>> {
-    crate::base64::decode_url(data)
-}
-
 /// A source of cryptographically secure random bytes, injected so the core stays
 /// deterministic under test. The shell implements it with WASI `random_get`.
 pub trait Entropy {
@@ -121,12 +110,12 @@ impl fmt::Display for EntropyUnavailable {
 pub fn random_token(rng: &mut dyn Entropy) -> Result<String, EntropyUnavailable> {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes)?;
-    Ok(b64url_encode(&bytes))
+    Ok(encode_url(&bytes))
 }
 
 /// The PKCE S256 challenge for a verifier (RFC 7636 §4.2).
 pub fn pkce_challenge(verifier: &str) -> String {
-    b64url_encode(&sha256(verifier.as_bytes()))
+    encode_url(&sha256(verifier.as_bytes()))
 }
 
 /// Lower-case hex of `bytes`.
@@ -152,7 +141,7 @@ mod tests {
 
     #[test]
     fn hmac_matches_rfc4231_case_2() {
-        let tag = crate::sha::hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(
             hex(&tag),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

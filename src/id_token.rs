@@ -6,11 +6,13 @@
 
 use std::fmt;
 
-use crate::crypto::{b64url_decode, ct_eq};
+use crate::base64::decode_url;
+use crate::crypto::ct_eq;
 use crate::ecdsa::Curve;
 use crate::json::{Json, Object};
 use crate::jwk::{Jwks, PublicKey};
 use crate::rsa_verify::Hash;
+use crate::sha::{sha256, sha384};
 
 /// Signature algorithms the filter accepts: everything Pocket ID can rotate to
 /// that has a public key.
@@ -97,7 +99,7 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
     };
     // The parser refuses duplicate member names, so a token cannot carry two
     // different `alg`, `aud` or `nonce` values.
-    let header: Object = b64url_decode(header)
+    let header: Object = decode_url(header)
         .and_then(|bytes| Object::parse(&bytes))
         .ok_or(Rejected::Malformed("header is not base64url JSON"))?;
     let alg = header
@@ -109,11 +111,11 @@ fn split(token: &str) -> Result<Jws<'_>, Rejected> {
         return Err(Rejected::Malformed("header has crit extensions"));
     }
     let kid = header.get("kid").and_then(Json::as_str).map(str::to_owned);
-    let claims: Object = b64url_decode(payload)
+    let claims: Object = decode_url(payload)
         .and_then(|bytes| Object::parse(&bytes))
         .ok_or(Rejected::Malformed("payload is not base64url JSON"))?;
     let signature =
-        b64url_decode(signature).ok_or(Rejected::Malformed("signature is not base64url"))?;
+        decode_url(signature).ok_or(Rejected::Malformed("signature is not base64url"))?;
     let signing_input_len = token.len() - signature_part_len(token);
     let signing_input = token
         .as_bytes()
@@ -188,12 +190,10 @@ fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -
         // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
         // 7518 §3.4): a key of the other curve never verifies.
         (PublicKey::Ec(key), "ES256") => {
-            key.curve() == Curve::P256
-                && key.verify_prehashed(&crate::sha::sha256(input), signature)
+            key.curve() == Curve::P256 && key.verify_prehashed(&sha256(input), signature)
         }
         (PublicKey::Ec(key), "ES384") => {
-            key.curve() == Curve::P384
-                && key.verify_prehashed(&crate::sha::sha384(input), signature)
+            key.curve() == Curve::P384 && key.verify_prehashed(&sha384(input), signature)
         }
         (PublicKey::Ed25519(key), "EdDSA") => {
             <&[u8; 64]>::try_from(signature).is_ok_and(|sig| key.verify(input, sig))

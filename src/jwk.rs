@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::crypto::b64url_decode;
+use crate::base64::decode_url;
 use crate::ecdsa::{self, Curve};
 use crate::ed25519;
 use crate::json::Json;
@@ -158,7 +158,7 @@ fn key_fits(key: &PublicKey, alg: &str) -> bool {
 
 fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
     let text = value.ok_or_else(|| format!("missing `{name}`"))?;
-    b64url_decode(text).ok_or_else(|| format!("`{name}` is not base64url"))
+    decode_url(text).ok_or_else(|| format!("`{name}` is not base64url"))
 }
 
 #[inline(never)]

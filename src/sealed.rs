@@ -9,7 +9,8 @@
 //! authenticated request — to a few BLAKE2s blocks. Nothing but base64 is
 //! decoded before the MAC has been checked.
 
-use crate::crypto::{b64url_decode, b64url_encode, Key};
+use crate::base64::{decode_url, encode_url};
+use crate::crypto::Key;
 
 /// Bytes of the truncated MAC tag.
 pub const TAG_BYTES: usize = 16;
@@ -51,7 +52,7 @@ impl Writer {
         let tag = key.sign_parts(&[purpose.as_bytes(), &[0], &self.0]);
         let mut sealed = self.0.clone();
         sealed.extend_from_slice(tag.get(..TAG_BYTES).unwrap_or_default());
-        b64url_encode(&sealed)
+        encode_url(&sealed)
     }
 }
 
@@ -100,7 +101,7 @@ pub fn open(token: &str, purpose: &str, keys: &[Key]) -> Option<Opened> {
     if token.len() > MAX_TOKEN_CHARS {
         return None;
     }
-    let mut bytes = b64url_decode(token)?;
+    let mut bytes = decode_url(token)?;
     let payload_len = bytes.len().checked_sub(TAG_BYTES)?;
     let (payload, tag) = bytes.split_at(payload_len);
     if payload.is_empty() {
@@ -153,14 +154,14 @@ mod tests {
         let forged = Writer::new(1).str("admin").seal("session", &other);
         assert!(open(&forged, "session", keys).is_none());
         // The payload of one token with the tag of another.
-        let bytes = b64url_decode(&token).unwrap();
-        let forged_bytes = b64url_decode(&forged).unwrap();
+        let bytes = decode_url(&token).unwrap();
+        let forged_bytes = decode_url(&forged).unwrap();
         let mut spliced = forged_bytes[..forged_bytes.len() - TAG_BYTES].to_vec();
         spliced.extend_from_slice(&bytes[bytes.len() - TAG_BYTES..]);
-        assert!(open(&b64url_encode(&spliced), "session", keys).is_none());
+        assert!(open(&encode_url(&spliced), "session", keys).is_none());
         // Truncated, empty, garbage, too long.
         assert!(open(token.get(..token.len() - 2).unwrap(), "session", keys).is_none());
-        assert!(open(&b64url_encode(&bytes[..TAG_BYTES]), "session", keys).is_none());
+        assert!(open(&encode_url(&bytes[..TAG_BYTES]), "session", keys).is_none());
         assert!(open("", "session", keys).is_none());
         assert!(open("....", "session", keys).is_none());
         assert!(open(&"A".repeat(9000), "session", keys).is_none());

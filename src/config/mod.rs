@@ -17,12 +17,13 @@ use std::fmt;
 
 use regex_lite::Regex;
 
-use crate::crypto::{hex, sha256, Key};
+use crate::crypto::{hex, Key};
 use crate::filter::{Case, Filter};
 use crate::ip::IpList;
 use crate::json::Json;
 use crate::request::is_identity_header;
 use crate::secret::Secret;
+use crate::sha::sha256;
 use crate::url::{normalize_host, HttpUrl};
 
 pub use named::Named;
