@@ -48,17 +48,9 @@ impl<V> Named<V> {
         self.0.get(index).map(|(_, value)| value)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The entries in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.0.iter().map(|(name, value)| (name, value))
+        self.into_iter()
     }
 }
 
@@ -101,8 +93,8 @@ mod tests {
         assert_eq!(entries, [("a", 1), ("aa", 11), ("b", 20), ("c", 3)]);
         assert_eq!(named.get("aa"), Some(&11));
         assert_eq!(named.get("d"), None);
-        assert_eq!((named.len(), named.is_empty()), (4, false));
-        assert!(Named::<u32>::new().is_empty());
+        assert_eq!(named.iter().count(), 4);
+        assert_eq!(Named::<u32>::new().iter().count(), 0);
     }
 
     /// Same entries, same order, same lookups as a `BTreeMap` on random keys.
