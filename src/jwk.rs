@@ -10,7 +10,7 @@ use crate::ecdsa::{self, Curve};
 use crate::ed25519;
 use crate::json::Json;
 
-use crate::rsa_verify::{self, RsaKey};
+use crate::rsa_verify::RsaKey;
 
 /// A verifying key.
 #[derive(Clone)]
@@ -175,14 +175,9 @@ fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
         (Some("RSA"), _) => {
             let n = field(raw.n.as_ref(), "n")?;
             let e = field(raw.e.as_ref(), "e")?;
-            let bits = rsa_verify::bit_length(&n);
-            let (min, max) = (rsa_verify::MIN_BITS, rsa_verify::MAX_BITS);
-            if !(min..=max).contains(&bits) {
-                return Err(format!("RSA modulus of {bits} bits is outside {min}-{max}"));
-            }
             RsaKey::new(&n, &e)
                 .map(PublicKey::Rsa)
-                .ok_or_else(|| "invalid RSA key (even modulus or unusable exponent)".to_owned())
+                .map_err(|rejected| rejected.to_string())
         }
         (Some("EC"), Some("P-256")) => ec_key(raw, Curve::P256, "P-256"),
         (Some("EC"), Some("P-384")) => ec_key(raw, Curve::P384, "P-384"),

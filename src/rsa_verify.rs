@@ -81,6 +81,29 @@ impl Hash {
     }
 }
 
+/// Why [`RsaKey::new`] refused a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRejected {
+    /// The modulus has this many bits, outside [`MIN_BITS`]`..=`[`MAX_BITS`].
+    ModulusSize(usize),
+    EvenModulus,
+    /// Even, below 3, or above 2^33 − 1.
+    Exponent,
+}
+
+impl fmt::Display for KeyRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ModulusSize(bits) => write!(
+                f,
+                "RSA modulus of {bits} bits is outside {MIN_BITS}-{MAX_BITS}"
+            ),
+            Self::EvenModulus => f.write_str("invalid RSA key (even modulus)"),
+            Self::Exponent => f.write_str("invalid RSA key (unusable exponent)"),
+        }
+    }
+}
+
 /// An RSA public key that passed [`RsaKey::new`]'s checks.
 #[derive(Clone)]
 pub struct RsaKey {
@@ -107,25 +130,27 @@ impl RsaKey {
     /// The key with big-endian modulus `n` and exponent `e` (a JWK's decoded
     /// `n` and `e`; leading zero bytes are ignored). Refused, as by the `rsa`
     /// crate's `RsaPublicKey::new_with_max_size(n, e, MAX_BITS)` plus the
-    /// [`MIN_BITS`] floor `src/jwk.rs` adds: a modulus outside
-    /// [`MIN_BITS`]`..=`[`MAX_BITS`] bits or even; an exponent that is even,
-    /// below 3 or above 2^33 − 1. (The crate's other rule, e < n, always holds
-    /// then.)
-    pub fn new(n: &[u8], e: &[u8]) -> Option<Self> {
+    /// [`MIN_BITS`] floor: a modulus outside [`MIN_BITS`]`..=`[`MAX_BITS`]
+    /// bits or even; an exponent that is even, below 3 or above 2^33 − 1. (The
+    /// crate's other rule, e < n, always holds then.)
+    pub fn new(n: &[u8], e: &[u8]) -> Result<Self, KeyRejected> {
         let bits = bit_length(n);
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) {
+            return Err(KeyRejected::ModulusSize(bits));
+        }
         let n = strip_zeros(n);
-        if !(MIN_BITS..=MAX_BITS).contains(&bits) || n.last()? & 1 == 0 {
-            return None;
+        if n.last().is_none_or(|low| low & 1 == 0) {
+            return Err(KeyRejected::EvenModulus);
         }
         let e = strip_zeros(e);
         if e.len() > 8 {
-            return None;
+            return Err(KeyRejected::Exponent);
         }
         let e = e.iter().fold(0, |acc, &byte| acc << 8 | u64::from(byte));
         if !(3..=MAX_EXPONENT).contains(&e) || e & 1 == 0 {
-            return None;
+            return Err(KeyRejected::Exponent);
         }
-        Some(Self::with_modulus(limbs(n), e, bits))
+        Ok(Self::with_modulus(limbs(n), e, bits))
     }
 
     /// The key for the odd modulus `n` (limbs, the top one not zero), with
@@ -308,7 +333,7 @@ fn one(len: usize) -> Vec<u32> {
 
 /// Bits of a big-endian number, leading zero bytes ignored (0 for zero): a
 /// modulus must have [`MIN_BITS`]`..=`[`MAX_BITS`] of them.
-pub fn bit_length(n: &[u8]) -> usize {
+fn bit_length(n: &[u8]) -> usize {
     let n = strip_zeros(n);
     n.first().map_or(0, |top| {
         8 * n.len() - usize::try_from(top.leading_zeros()).unwrap_or_default()
@@ -456,7 +481,8 @@ mod tests {
         }
         for bits in [1024, MIN_BITS - 1, MAX_BITS + 1, 16384] {
             assert!(
-                RsaKey::new(&odd_modulus(bits), &[1, 0, 1]).is_none(),
+                RsaKey::new(&odd_modulus(bits), &[1, 0, 1]).err()
+                    == Some(KeyRejected::ModulusSize(bits)),
                 "{bits}"
             );
         }
@@ -466,13 +492,25 @@ mod tests {
         assert_eq!(RsaKey::new(&padded, &[3]).unwrap().bits(), MIN_BITS);
         let mut padded = vec![0];
         padded.extend(odd_modulus(MAX_BITS + 1));
-        assert!(RsaKey::new(&padded, &[3]).is_none());
+        assert_eq!(
+            RsaKey::new(&padded, &[3]).err(),
+            Some(KeyRejected::ModulusSize(MAX_BITS + 1))
+        );
         // Even, empty and zero moduli.
         let mut even = odd_modulus(MIN_BITS);
         *even.last_mut().unwrap() ^= 1;
-        assert!(RsaKey::new(&even, &[3]).is_none());
-        assert!(RsaKey::new(&[], &[3]).is_none());
-        assert!(RsaKey::new(&[0; 256], &[3]).is_none());
+        assert_eq!(
+            RsaKey::new(&even, &[3]).err(),
+            Some(KeyRejected::EvenModulus)
+        );
+        assert_eq!(
+            RsaKey::new(&[], &[3]).err(),
+            Some(KeyRejected::ModulusSize(0))
+        );
+        assert_eq!(
+            RsaKey::new(&[0; 256], &[3]).err(),
+            Some(KeyRejected::ModulusSize(0))
+        );
     }
 
     #[test]
@@ -487,7 +525,7 @@ mod tests {
             &[0xff, 0xff, 0xff, 0xff],
         ];
         for e in accepted {
-            assert!(RsaKey::new(&n, e).is_some(), "{e:?}");
+            assert!(RsaKey::new(&n, e).is_ok(), "{e:?}");
         }
         let refused: [&[u8]; 9] = [
             &[],
@@ -501,7 +539,7 @@ mod tests {
             &[0xff; 8],
         ];
         for e in refused {
-            assert!(RsaKey::new(&n, e).is_none(), "{e:?}");
+            assert!(RsaKey::new(&n, e).is_err(), "{e:?}");
         }
     }
 
