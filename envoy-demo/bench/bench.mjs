@@ -38,6 +38,7 @@ const NOOP_WASM = path.join(REPO_ROOT, 'envoy-demo/bench/noop-filter/target/wasm
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 const log = (...m) => console.error('[bench]', ...m);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---------------------------------------------------------------- Envoy configs
 
@@ -90,6 +91,11 @@ function bootstrap({ port, filters, clusters = [], secrets = [] }) {
       clusters,
     },
   });
+}
+
+/** One Envoy of the benchmark: quiet logs, the filter's own at info. */
+function benchEnvoy(name, config, concurrency) {
+  return startEnvoy({ config, concurrency, name, testName: 'benchmark', logLevel: 'warn', componentLogLevel: 'wasm:info' });
 }
 
 function providerCluster(op) {
@@ -301,7 +307,7 @@ async function main() {
   ];
 
   const start = async (name, config) => {
-    const envoy = await startEnvoy({ config, concurrency: 1, name, testName: 'benchmark', logLevel: 'warn', componentLogLevel: 'wasm:info' });
+    const envoy = await benchEnvoy(name, config, 1);
     return { name, envoy, pid: envoy.proc.pid };
   };
   log('starting Envoys');
@@ -374,7 +380,6 @@ async function main() {
   log('memory by number of workers');
   const memory = await rssByWorkers({ op, taPort, taCookie, spoof });
 
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows = targets.map((t) => {
     const runs = results.get(t.label);
     return {
@@ -432,7 +437,6 @@ function pairedDifferences(rows) {
   const floor = rows.find((r) => r.label.startsWith('proxy-wasm filter setting identity headers'));
   const baseline = rows.find((r) => r.label.startsWith('baseline build'));
   const mine = rows.filter((r) => r.label.startsWith('tinyauth-wasm'));
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const paired = (r, other) => {
     const d = r.runs.map((x, i) => x.cpuUs - other.runs[i].cpuUs);
     const sign = (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
@@ -467,7 +471,7 @@ async function rssByWorkers({ op, taPort, taCookie, spoof }) {
     ];
     const row = { workers };
     for (const k of kinds) {
-      const envoy = await startEnvoy({ config: bootstrap({ port: k.port, filters: k.filters, clusters: k.clusters ?? [] }), concurrency: workers, name: `${k.kind}-${workers}w`, testName: 'benchmark', logLevel: 'warn', componentLogLevel: 'wasm:info' });
+      const envoy = await benchEnvoy(`${k.kind}-${workers}w`, bootstrap({ port: k.port, filters: k.filters, clusters: k.clusters ?? [] }), workers);
       if (k.kind === 'tinyauth') {
         await waitProvidersReady(envoy, ['generic'], workers);
         await mustRefuse(`tinyauth, ${workers} workers`, k.port, host(k.port, k.name));
