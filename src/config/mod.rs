@@ -880,13 +880,7 @@ fn default_provider_name(id: &str) -> String {
     match id {
         "google" => "Google".into(),
         "github" => "GitHub".into(),
-        _ => {
-            let mut chars = id.chars();
-            chars
-                .next()
-                .map(|first| first.to_uppercase().chain(chars).collect())
-                .unwrap_or_default()
-        }
+        _ => crate::identity::capitalise(id),
     }
 }
 
