@@ -12,7 +12,7 @@ ensure_rust
 ensure_envoy
 ensure_node_modules
 ensure_tools
-cargo wasm --quiet
+build_filter
 cargo build --quiet --release --example request_cost --target wasm32-wasip1
 (cd envoy-demo/bench/noop-filter && cargo build --quiet --release --target wasm32-wasip1)
 exec node envoy-demo/bench/bench.mjs "$@"

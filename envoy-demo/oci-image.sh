@@ -15,10 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wasm=${1:-target/wasm32-wasip1/release/tinyauth_wasm.wasm}
+wasm=${1:-target/tinyauth_wasm.wasm}
 out=${2:-target/oci}
 if [ ! -f "$wasm" ]; then
-  echo "no module at $wasm; build it first with: cargo wasm" >&2
+  echo "no module at $wasm; build it first with: bash build.sh" >&2
   exit 1
 fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)

@@ -18,8 +18,8 @@ ADMIN_PORT=${DEMO_ADMIN_PORT:-9901}
 source tests/setup.sh
 ensure_rust
 ensure_node_modules
-echo "[demo] building the filter (cargo wasm)"
-cargo wasm --quiet
+echo "[demo] building the filter"
+build_filter
 
 if command -v func-e >/dev/null 2>&1; then
   ENVOY=(func-e run)

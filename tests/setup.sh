@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/setup.sh — idempotent installer for everything the tests need.
 #
-# Usage (executed):  bash tests/setup.sh [rust|envoy|node|chromium|bench|all]...
+# Usage (executed):  bash tests/setup.sh [rust|envoy|node|chromium|bench|filter|all]...
 # Usage (sourced):   source tests/setup.sh; ensure_envoy   # exports ENVOY_BIN
 #
 # Every step prints exactly one line. A step that cannot install what it needs
@@ -14,6 +14,7 @@
 #   node      node >= 20.12 check + npm ci in tests/e2e (if package.json exists)
 #   chromium  Debian chromium (/usr/bin/chromium); exports CHROMIUM_BIN
 #   bench     Debian packages used by benchmarks (wrk)
+#   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
 #   all       rust envoy node chromium   (not bench)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
@@ -244,6 +245,27 @@ ensure_tools() {
   _step "bench tools: installed ${missing[*]}"
 }
 
+# ---------------------------------------------------------------- the filter
+# The shipped module. cargo builds target/wasm32-wasip1/release/tinyauth_wasm.wasm;
+# tools/optimize-wasm.mjs (binaryen's wasm-opt, from tests/e2e/node_modules)
+# turns it into target/tinyauth_wasm.wasm, exporting only the callbacks the
+# filter implements. Needs ensure_rust and ensure_node_modules first.
+TINYAUTH_WASM_OUT="$REPO_ROOT/target/tinyauth_wasm.wasm"
+build_filter() {
+  local built="$REPO_ROOT/target/wasm32-wasip1/release/tinyauth_wasm.wasm"
+  local tool="$REPO_ROOT/tools/optimize-wasm.mjs"
+  (cd "$REPO_ROOT" && cargo wasm --quiet) ||
+    { _fail "cargo wasm failed; see the errors above"; return 1; }
+  if [ -f "$TINYAUTH_WASM_OUT" ] && [ "$TINYAUTH_WASM_OUT" -nt "$built" ] && [ "$TINYAUTH_WASM_OUT" -nt "$tool" ]; then
+    _step "filter: ok $TINYAUTH_WASM_OUT (up to date)"
+    return 0
+  fi
+  local line
+  line="$(node "$tool" "$built" "$TINYAUTH_WASM_OUT")" ||
+    { _fail "could not optimize $built (node tools/optimize-wasm.mjs); run: bash tests/setup.sh node"; return 1; }
+  _step "filter: $line"
+}
+
 # ---------------------------------------------------------------- CLI
 _setup_main() {
   local targets=("$@")
@@ -256,9 +278,10 @@ _setup_main() {
       node) ensure_node_modules || return 1 ;;
       chromium) ensure_chromium || return 1 ;;
       bench) ensure_tools || return 1 ;;
+      filter) ensure_rust && ensure_node_modules && build_filter || return 1 ;;
       all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium || return 1 ;;
-      -h|--help|help) sed -n '2,18p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
-      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|all)"; return 2 ;;
+      -h|--help|help) sed -n '2,19p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|filter|all)"; return 2 ;;
     esac
   done
 }

@@ -259,7 +259,7 @@ async function mustAccept(name, port, host, cookie) {
 // ---------------------------------------------------------------- main
 
 async function main() {
-  for (const [file, how] of [[wasmPath(), 'cargo wasm'], [NOOP_WASM, 'bash envoy-demo/bench.sh']]) {
+  for (const [file, how] of [[wasmPath(), 'bash build.sh'], [NOOP_WASM, 'bash envoy-demo/bench.sh']]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing; build it with ${how}`);
   }
   // wrk exits 1 after printing its version; only a missing binary is an error.

@@ -695,11 +695,11 @@ describe('envoy', () => {
     envoyBinary(); // throws "Run `bash tests/setup.sh envoy` ..." when not installed → test fails
   });
 
-  test('wasmPath() error names `cargo wasm`', () => {
+  test('wasmPath() error names `bash build.sh`', () => {
     const saved = process.env.TINYAUTH_WASM;
     try {
       process.env.TINYAUTH_WASM = '/nonexistent/tinyauth_wasm.wasm';
-      assert.throws(() => wasmPath(), /cargo wasm/);
+      assert.throws(() => wasmPath(), /bash build\.sh/);
     } finally {
       if (saved === undefined) delete process.env.TINYAUTH_WASM;
       else process.env.TINYAUTH_WASM = saved;

@@ -13,6 +13,7 @@ import { apiClient } from './lib/client.mjs';
 import { envoyBinary, wasmPath } from './lib/envoy.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { REPO_ROOT, startProcess } from './lib/procs.mjs';
+import { KEEP } from '../../tools/optimize-wasm.mjs';
 
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
@@ -67,6 +68,26 @@ test('the OCI image has the layout, media types and digests Istio expects', () =
     assert.equal(sha256(fs.readFileSync(tarball)), first, 'the same inputs give the same archive');
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('the shipped module exports only the callbacks the filter implements', () => {
+  const exported = WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(wasmPath()))).map((e) => e.name);
+  assert.deepEqual([...exported].sort(), [...KEEP].sort(), `${wasmPath()} is not the output of bash build.sh`);
+});
+
+test('the optimizer refuses a module that lacks a callback the filter needs', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-opt-'));
+  try {
+    // A valid module exporting only `memory`: (module (memory (export "memory") 1)).
+    const bytes = Buffer.from('0061736d010000000503010001070a01066d656d6f72790200', 'hex');
+    const input = path.join(dir, 'in.wasm');
+    fs.writeFileSync(input, bytes);
+    const run = () => execFileSync(process.execPath, [path.join(REPO_ROOT, 'tools/optimize-wasm.mjs'), input, path.join(dir, 'out.wasm')], { stdio: 'pipe' });
+    assert.throws(run, (err) => /does not export _initialize, proxy_abi_version_0_2_1/.test(String(err.stderr)));
+    assert.ok(!fs.existsSync(path.join(dir, 'out.wasm')), 'no output is written');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

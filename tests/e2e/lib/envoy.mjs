@@ -42,11 +42,11 @@ export function envoyBinary() {
 export function wasmPath() {
   const p =
     process.env.TINYAUTH_WASM ||
-    path.join(REPO_ROOT, 'target', 'wasm32-wasip1', 'release', 'tinyauth_wasm.wasm');
+    path.join(REPO_ROOT, 'target', 'tinyauth_wasm.wasm');
   if (!fs.existsSync(p)) {
     throw new Error(
-      `wasm module not found at ${p}. Build it first: \`cargo wasm\` ` +
-        `(alias for \`cargo build --release --target wasm32-wasip1\`; run \`bash tests/setup.sh rust\` if the target is missing).`,
+      `wasm module not found at ${p}. Build it first: \`bash build.sh\` ` +
+        `(cargo's release build, then tools/optimize-wasm.mjs; it installs the Rust target and binaryen if they are missing).`,
     );
   }
   return p;
