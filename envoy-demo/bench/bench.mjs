@@ -98,6 +98,24 @@ function benchEnvoy(name, config, concurrency) {
   return startEnvoy({ config, concurrency, name, testName: 'benchmark', logLevel: 'warn', componentLogLevel: 'wasm:info' });
 }
 
+/**
+ * An Envoy listening on a port picked just now, with `configFor(port)`. The
+ * load generator's client sockets take ephemeral ports from the same range,
+ * so a port picked earlier can be taken by the time Envoy binds it (it was,
+ * once): then another port is picked.
+ */
+async function benchEnvoyOnFreePort(name, configFor, concurrency) {
+  for (let attempt = 1; ; attempt++) {
+    const [port] = await freePorts(1);
+    try {
+      return { port, envoy: await benchEnvoy(name, configFor(port), concurrency) };
+    } catch (err) {
+      if (attempt === 3 || !/Address already in use/.test(String(err.message))) throw err;
+      log(`${name}: port ${port} was taken before Envoy bound it; picking another`);
+    }
+  }
+}
+
 function providerCluster(op) {
   return {
     name: 'pocket_id',
@@ -460,24 +478,24 @@ function pairedDifferences(rows) {
 async function rssByWorkers({ op, taPort, taCookie, spoof }) {
   const rows = [];
   for (const workers of [1, 2, 4]) {
-    const [plainPort, noopPort, taWorkersPort] = await freePorts(3);
     const host = (port, name) => `${name}.example.test:${port}`;
     const kinds = [
-      { kind: 'plain', port: plainPort, filters: [], headers: {}, name: 'app' },
-      { kind: 'floor', port: noopPort, filters: [wasmFilter(NOOP_WASM, '')], headers: { Cookie: taCookie }, name: 'app' },
+      { kind: 'plain', filters: [], headers: {}, name: 'app' },
+      { kind: 'floor', filters: [wasmFilter(NOOP_WASM, '')], headers: { Cookie: taCookie }, name: 'app' },
       // The configuration of the measured tinyauth Envoy (its appUrl and
       // secret), on another port: its sessions are valid here too.
-      { kind: 'tinyauth', port: taWorkersPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1)))], clusters: [providerCluster(op)], headers: { Cookie: taCookie, ...spoof }, name: 'admin' },
+      { kind: 'tinyauth', filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1)))], clusters: [providerCluster(op)], headers: { Cookie: taCookie, ...spoof }, name: 'admin' },
     ];
     const row = { workers };
     for (const k of kinds) {
-      const envoy = await benchEnvoy(`${k.kind}-${workers}w`, bootstrap({ port: k.port, filters: k.filters, clusters: k.clusters ?? [] }), workers);
+      const { port, envoy } = await benchEnvoyOnFreePort(`${k.kind}-${workers}w`,
+        (p) => bootstrap({ port: p, filters: k.filters, clusters: k.clusters ?? [] }), workers);
       if (k.kind === 'tinyauth') {
         await waitProvidersReady(envoy, ['generic'], workers);
-        await mustRefuse(`tinyauth, ${workers} workers`, k.port, host(k.port, k.name));
-        await mustAccept(`tinyauth, ${workers} workers`, k.port, host(k.port, k.name), taCookie);
+        await mustRefuse(`tinyauth, ${workers} workers`, port, host(port, k.name));
+        await mustAccept(`tinyauth, ${workers} workers`, port, host(port, k.name), taCookie);
       }
-      await wrk({ port: k.port, host: host(k.port, k.name), headers: k.headers, duration: 2 });
+      await wrk({ port, host: host(port, k.name), headers: k.headers, duration: 2 });
       row[k.kind] = rssMiB(envoy.proc.pid);
       await envoy.stop();
     }
