@@ -254,9 +254,12 @@ TINYAUTH_WASM_OUT="$REPO_ROOT/target/tinyauth_wasm.wasm"
 build_filter() {
   local built="$REPO_ROOT/target/wasm32-wasip1/release/tinyauth_wasm.wasm"
   local tool="$REPO_ROOT/tools/optimize-wasm.mjs"
+  # Touched by ensure_node_modules after each install (npm keeps packages' old mtimes).
+  local installed="$REPO_ROOT/tests/e2e/node_modules/.tinyauth-installed"
   (cd "$REPO_ROOT" && cargo wasm --quiet) ||
     { _fail "cargo wasm failed; see the errors above"; return 1; }
-  if [ -f "$TINYAUTH_WASM_OUT" ] && [ "$TINYAUTH_WASM_OUT" -nt "$built" ] && [ "$TINYAUTH_WASM_OUT" -nt "$tool" ]; then
+  if [ -f "$TINYAUTH_WASM_OUT" ] && [ "$TINYAUTH_WASM_OUT" -nt "$built" ] && [ "$TINYAUTH_WASM_OUT" -nt "$tool" ] &&
+    [ "$TINYAUTH_WASM_OUT" -nt "$installed" ]; then
     _step "filter: ok $TINYAUTH_WASM_OUT (up to date)"
     return 0
   fi
