@@ -113,6 +113,9 @@ impl Context for FilterHttp {
     }
 }
 
+// The shipped module exports only the callbacks implemented here and in
+// root.rs (tools/optimize-wasm.mjs, KEEP); a new one must be added there too
+// (tests/e2e/packaging.test.mjs checks).
 impl HttpContext for FilterHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> HostAction {
         let Some(config) = self.config.clone() else {

@@ -76,6 +76,35 @@ test('the shipped module exports only the callbacks the filter implements', () =
   assert.deepEqual([...exported].sort(), [...KEEP].sort(), `${wasmPath()} is not the output of bash build.sh`);
 });
 
+test('every SDK callback the filter implements stays exported', () => {
+  // The SDK method each export drives; a method missing here must be added
+  // (with its export) before the filter may implement it.
+  const exportOf = {
+    on_vm_start: 'proxy_on_vm_start',
+    on_configure: 'proxy_on_configure',
+    on_tick: 'proxy_on_tick',
+    on_http_call_response: 'proxy_on_http_call_response',
+    on_http_request_headers: 'proxy_on_request_headers',
+    on_http_request_body: 'proxy_on_request_body',
+    on_http_request_trailers: 'proxy_on_request_trailers',
+    on_http_response_headers: 'proxy_on_response_headers',
+    on_http_response_body: 'proxy_on_response_body',
+    on_http_response_trailers: 'proxy_on_response_trailers',
+    on_log: 'proxy_on_log',
+    on_done: 'proxy_on_done',
+  };
+  const shell = path.join(REPO_ROOT, 'src/shell');
+  const implemented = new Set();
+  for (const file of fs.readdirSync(shell)) {
+    for (const m of fs.readFileSync(path.join(shell, file), 'utf8').matchAll(/\bfn (on_[a-z_]+)\(/g)) implemented.add(m[1]);
+  }
+  assert.ok(implemented.has('on_http_request_headers'), 'the scan finds the filter\'s callbacks');
+  for (const method of implemented) {
+    assert.ok(exportOf[method], `src/shell implements ${method}, which this test does not know`);
+    assert.ok(KEEP.includes(exportOf[method]), `src/shell implements ${method}, but tools/optimize-wasm.mjs does not keep ${exportOf[method]}`);
+  }
+});
+
 test('the optimizer refuses a module that lacks a callback the filter needs', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-opt-'));
   try {
