@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use regex_lite::Regex;
+use crate::regex::Regex;
 
 /// How values are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

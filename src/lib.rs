@@ -54,6 +54,7 @@ mod montgomery;
 pub mod oidc;
 pub mod pages;
 pub mod path;
+pub mod regex;
 pub mod request;
 pub mod respond;
 pub mod rsa_verify;

@@ -15,7 +15,7 @@ mod sources;
 
 use std::fmt;
 
-use regex_lite::Regex;
+use crate::regex::Regex;
 
 use crate::crypto::{hex, Key};
 use crate::filter::{Case, Filter};
