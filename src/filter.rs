@@ -54,13 +54,18 @@ impl Filter {
             if inner.is_empty() {
                 return Err(FilterError("the regex between the slashes is empty".into()));
             }
+            let invalid = |err| FilterError(format!("invalid regex /{inner}/: {err}"));
+            // Compiled alone first, so that an error's offset is in the
+            // operator's text, and so that a pattern like `a)|(?:b` cannot close
+            // the wrapping group and escape the anchors.
+            Regex::new(inner).map_err(invalid)?;
             let flags = match case {
                 Case::Sensitive => "",
                 Case::Insensitive => "(?i)",
             };
             return Regex::new(&format!("{flags}^(?:{inner})$"))
                 .map(Self::Regex)
-                .map_err(|err| FilterError(format!("invalid regex /{inner}/: {err}")));
+                .map_err(invalid);
         }
         let items: Vec<String> = raw
             .split(',')
@@ -167,5 +172,21 @@ mod tests {
             .0
             .contains("invalid regex"));
         assert!(Filter::parse("//", Case::Sensitive).is_err());
+    }
+
+    #[test]
+    fn regex_errors_point_into_the_operators_text() {
+        let err = Filter::parse(r"/ab\q/", Case::Insensitive).unwrap_err().0;
+        assert_eq!(err, r"invalid regex /ab\q/: unknown escape at offset 2");
+        let err = Filter::parse("/(a/", Case::Sensitive).unwrap_err().0;
+        assert_eq!(err, "invalid regex /(a/: unclosed group opened at offset 0");
+    }
+
+    #[test]
+    fn a_regex_cannot_close_the_anchoring_group() {
+        // Wrapped as `^(?:a)|(?:b)$`, this would match anything starting with
+        // `a`; it is refused instead.
+        let err = Filter::parse("/a)|(?:b/", Case::Sensitive).unwrap_err().0;
+        assert!(err.contains("without a matching"), "{err}");
     }
 }

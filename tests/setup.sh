@@ -265,7 +265,7 @@ build_filter() {
   fi
   local line
   line="$(node "$tool" "$built" "$TINYAUTH_WASM_OUT")" ||
-    { _fail "could not optimize $built (node tools/optimize-wasm.mjs); run: bash tests/setup.sh node"; return 1; }
+    { _fail "could not optimize $built with tools/optimize-wasm.mjs (its error is above; a missing binaryen is installed by: bash tests/setup.sh node)"; return 1; }
   _step "filter: $line"
 }
 

@@ -12,7 +12,8 @@
 //    that have one caller capped: uncapped, it builds 54 KiB functions and
 //    V8's compiler then keeps 12 MiB more of Envoy's memory (measured, see
 //    README "Performance").
-// 3. Checks the result: it compiles, and its exports are exactly KEEP.
+// 3. Checks the result (it compiles, and its exports are exactly KEEP) before
+//    it replaces OUT.
 //
 // binaryen comes from tests/e2e/node_modules (pinned in its package.json).
 
@@ -58,14 +59,22 @@ function main([input, output]) {
   const unknown = before.filter((name) => !KEEP.includes(name) && !name.startsWith('proxy_on_'));
   if (unknown.length) throw new Error(`${input} exports ${unknown.join(', ')}, which this script does not know`);
   const drop = before.filter((name) => !KEEP.includes(name));
-  const args = [WASM_OPT, input, '-o', output, ...FEATURES.map((f) => `--enable-${f}`)];
-  for (const name of drop) args.push('--remove-exports', `--pass-arg=remove-exports@${name}`);
-  // The export removal runs first, so -Oz also drops the code behind them.
-  args.push('-Oz', '--one-caller-inline-max-function-size', '100');
-  execFileSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  const after = exportsOf(output);
-  if (after.length !== KEEP.length || KEEP.some((name) => !after.includes(name))) {
-    throw new Error(`${output} exports [${after.join(', ')}], expected [${KEEP.join(', ')}]`);
+  // Written next to OUT and renamed only once checked: a failed or interrupted
+  // run must not leave a module that the next build takes as up to date.
+  const partial = `${output}.partial`;
+  try {
+    const args = [WASM_OPT, input, '-o', partial, ...FEATURES.map((f) => `--enable-${f}`)];
+    for (const name of drop) args.push('--remove-exports', `--pass-arg=remove-exports@${name}`);
+    // The export removal runs first, so -Oz also drops the code behind them.
+    args.push('-Oz', '--one-caller-inline-max-function-size', '100');
+    execFileSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const after = exportsOf(partial);
+    if (after.length !== KEEP.length || KEEP.some((name) => !after.includes(name))) {
+      throw new Error(`wasm-opt's output exports [${after.join(', ')}], expected [${KEEP.join(', ')}]`);
+    }
+    fs.renameSync(partial, output);
+  } finally {
+    fs.rmSync(partial, { force: true });
   }
   const kib = (file) => (fs.statSync(file).size / 1024).toFixed(1);
   console.log(`${output}: ${kib(output)} KiB (cargo: ${kib(input)} KiB), ${drop.length} unused callbacks not exported`);
