@@ -53,6 +53,18 @@ node tests/e2e/pocket-id/cli.mjs --port "$ID_PORT" --issuer "http://id.demo.loca
 pids+=($!)
 node envoy-demo/app.mjs --port "$APP_PORT" >"$run_dir/app.log" 2>&1 &
 pids+=($!)
+
+# Envoy fetches the provider's discovery document as soon as it starts; with
+# the stand-in not yet listening the filter would back off and refuse the first
+# logins for a few seconds. Start Envoy once the stand-in says it is ready.
+for _ in $(seq 1 150); do
+  grep -q '"ready":true' "$run_dir/pocket-id.log" 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "[demo] the Pocket ID stand-in exited; log:" >&2; tail -n 20 "$run_dir/pocket-id.log" >&2; exit 1; }
+  sleep 0.2
+done
+grep -q '"ready":true' "$run_dir/pocket-id.log" ||
+  { echo "[demo] the Pocket ID stand-in did not become ready; log in $run_dir/pocket-id.log" >&2; exit 1; }
+
 "${ENVOY[@]}" -c "$run_dir/envoy.yaml" --disable-hot-restart --concurrency 2 \
   --log-level warn --component-log-level wasm:info >"$run_dir/envoy.log" 2>&1 &
 pids+=($!)
