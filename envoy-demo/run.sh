@@ -6,6 +6,7 @@
 #
 # Ports (override with the environment): DEMO_PORT=8080 (Envoy),
 # DEMO_ID_PORT=1411 (Pocket ID stand-in), DEMO_APP_PORT=8081, DEMO_ADMIN_PORT=9901.
+# DEMO_RUN_DIR=envoy-demo/.run holds the generated Envoy config and the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ else
   echo "[demo] func-e not installed; using Envoy from PyPI ($ENVOY_BIN)"
 fi
 
-run_dir=envoy-demo/.run
+run_dir=${DEMO_RUN_DIR:-envoy-demo/.run}
 mkdir -p "$run_dir"
 sed -e "s/8080/$PORT/g; s/8081/$APP_PORT/g; s/1411/$ID_PORT/g; s/9901/$ADMIN_PORT/g" \
   envoy-demo/envoy.yaml >"$run_dir/envoy.yaml"

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -35,6 +36,8 @@ describe('the demo in headless Chromium', () => {
   let demo;
   let browser;
   let port;
+  // Its own run directory: another suite may run the demo at the same time.
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-browser-demo-'));
 
   before(async () => {
     const executablePath = chromiumPath();
@@ -51,6 +54,7 @@ describe('the demo in headless Chromium', () => {
         DEMO_ID_PORT: String(idPort),
         DEMO_APP_PORT: String(appPort),
         DEMO_ADMIN_PORT: String(adminPort),
+        DEMO_RUN_DIR: runDir,
       },
       ready: /\[demo\] ready/,
       readyTimeoutMs: 180000,
@@ -61,6 +65,7 @@ describe('the demo in headless Chromium', () => {
   after(async () => {
     await browser?.close();
     await demo?.stop({ graceMs: 5000 });
+    fs.rmSync(runDir, { recursive: true, force: true });
   });
 
   const url = (host, p = '/') => `http://${host}.demo.localhost:${port}${p}`;
