@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Browser, apiClient } from '../../tests/e2e/lib/client.mjs';
-import { envoyBinary, startEnvoy, wasmPath } from '../../tests/e2e/lib/envoy.mjs';
+import { clusterConfig, envoyBinary, startEnvoy, wasmPath } from '../../tests/e2e/lib/envoy.mjs';
 import { freePorts } from '../../tests/e2e/lib/ports.mjs';
 import { REPO_ROOT, stopAll } from '../../tests/e2e/lib/procs.mjs';
 import { CLIENT_ID, CLIENT_SECRET, baseFilterConfig, loginVia, waitProvidersReady } from '../../tests/e2e/lib/stack.mjs';
@@ -116,26 +116,12 @@ async function benchEnvoyOnFreePort(name, configFor, concurrency) {
   }
 }
 
+/**
+ * The stand-in's cluster, built as the e2e suites build theirs: idle
+ * connections are closed before the stand-in (1 s) closes them.
+ */
 function providerCluster(op) {
-  return {
-    name: 'pocket_id',
-    connect_timeout: '2s',
-    type: 'STATIC',
-    // The stand-in closes idle connections after 1 s; Envoy must close them
-    // first, or a login can race a closing connection and see a 503 (it did,
-    // once in a thousand logins).
-    typed_extension_protocol_options: {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        common_http_protocol_options: { idle_timeout: '0.5s' },
-        explicit_http_config: { http_protocol_options: {} },
-      },
-    },
-    load_assignment: {
-      cluster_name: 'pocket_id',
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: op.port } } } }] }],
-    },
-  };
+  return clusterConfig({ name: 'pocket_id', host: '127.0.0.1', port: op.port });
 }
 
 function tinyauthConfig(port, op, apps) {

@@ -77,7 +77,7 @@ function isExecutable(p) {
 /**
  * @param {ClusterSpec} c
  */
-function clusterConfig(c) {
+export function clusterConfig(c) {
   if (!c || !c.name || !c.host || !c.port) {
     throw new Error(`buildEnvoyConfig: cluster needs name, host and port: ${JSON.stringify(c)}`);
   }
