@@ -534,29 +534,10 @@ fn posix(name: &str) -> Option<Vec<(u32, u32)>> {
     )
 }
 
-/// Characters that may be escaped to stand for themselves: the meta
-/// characters and ASCII other than letters, digits, `<` and `>`.
+/// Characters that may be escaped to stand for themselves: ASCII other than
+/// letters, digits, `<` and `>` (which covers every meta character).
 fn is_escapable(c: char) -> bool {
-    matches!(
-        c,
-        '\\' | '.'
-            | '+'
-            | '*'
-            | '?'
-            | '('
-            | ')'
-            | '|'
-            | '['
-            | ']'
-            | '{'
-            | '}'
-            | '^'
-            | '$'
-            | '#'
-            | '&'
-            | '-'
-            | '~'
-    ) || (c.is_ascii() && !c.is_ascii_alphanumeric() && c != '<' && c != '>')
+    c.is_ascii() && !c.is_ascii_alphanumeric() && c != '<' && c != '>'
 }
 
 fn range(c: char) -> (u32, u32) {
