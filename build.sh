@@ -5,9 +5,4 @@
 #
 #   bash build.sh
 set -euo pipefail
-cd "$(dirname "$0")"
-# shellcheck source=tests/setup.sh
-source tests/setup.sh
-ensure_rust
-ensure_node_modules
-build_filter
+exec bash "$(dirname "$0")/tests/setup.sh" filter

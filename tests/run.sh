@@ -35,7 +35,7 @@ cargo test
 
 step "release build (cargo, then tools/optimize-wasm.mjs)"
 build_filter
-wasm=target/tinyauth_wasm.wasm
+wasm=$TINYAUTH_WASM_OUT
 size=$(wc -c <"$wasm")
 # Issue #6's budget: every KiB is compiled by V8 in each Envoy process and
 # pulled from OCI registries, so growth past 400 KiB must be a decision, not an
