@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: builds tinyauth-wasm and the no-op baseline
-# filter, gets Envoy and wrk, and measures each configuration (see
+# filter, gets Envoy, wrk and perf, and measures each configuration (see
 # envoy-demo/bench/bench.mjs). Results: envoy-demo/BENCHMARK.md.
 #
-#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000] [--baseline-wasm FILE]
+#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000] [--baseline-wasm FILE] [--no-perf]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/setup.sh

