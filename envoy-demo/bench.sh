@@ -14,5 +14,6 @@ ensure_node_modules
 ensure_tools
 build_filter
 cargo build --quiet --release --example request_cost --target wasm32-wasip1
+cargo build --quiet --example seal_session
 (cd envoy-demo/bench/noop-filter && cargo build --quiet --release --target wasm32-wasip1)
 exec node envoy-demo/bench/bench.mjs "$@"

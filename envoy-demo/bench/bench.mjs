@@ -503,6 +503,7 @@ async function main() {
   ];
   if (breakdowns.length) lines.push(...cpuBreakdownTable(breakdowns));
   lines.push(...memoryTable(memory));
+  lines.push(...abiCost());
   lines.push(...coreCost());
   fs.writeFileSync(OUT, lines.join('\n'));
   console.log(lines.join('\n'));
@@ -596,6 +597,23 @@ function memoryTable(rows) {
     ...rows.map((r) => `| ${r.workers} | ${r.plain.toFixed(1)} | +${over(r, 'floor').toFixed(1)} | +${over(r, 'tinyauth').toFixed(1)} | +${(over(r, 'tinyauth') / r.workers).toFixed(1)} |`),
     '',
     ...parts,
+  ];
+}
+
+/**
+ * The shipped module's whole request path under V8 with a minimal proxy-wasm
+ * host (envoy-demo/bench/abi-host.mjs): the host calls it makes, and its time
+ * with the SDK's dispatch and the ABI's marshalling included. V8 runs as Envoy
+ * runs it: every function compiled by TurboFan when the module loads.
+ */
+function abiCost() {
+  const run = spawnSync(process.execPath, ['--no-liftoff', '--no-wasm-lazy-compilation', path.join(REPO_ROOT, 'envoy-demo/bench/abi-host.mjs'), '200000'], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`abi-host failed: ${run.stderr}`);
+  return [
+    'The whole request path of the shipped module under V8, through the proxy-wasm ABI (`envoy-demo/bench/abi-host.mjs`, a minimal host in Node; the host\'s own work is included and small):',
+    '',
+    ...run.stdout.trim().split('\n').map((line) => `- ${line}`),
+    '',
   ];
 }
 
