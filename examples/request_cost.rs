@@ -15,11 +15,13 @@
 
 use std::time::Instant;
 
+#[path = "common/alice.rs"]
+mod alice;
+
 use tinyauth_wasm::config::Config;
 use tinyauth_wasm::crypto::Entropy;
 use tinyauth_wasm::discovery::Runtime;
 use tinyauth_wasm::flow;
-use tinyauth_wasm::identity::Identity;
 use tinyauth_wasm::request::RequestView;
 use tinyauth_wasm::session::Session;
 
@@ -52,19 +54,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let session = Session {
-        login: "x3Jq0bQw4c9dT2aZ".into(),
-        identity: Identity {
-            provider: "generic".into(),
-            sub: "5f0c9c3e-1d2b-4c7e-9a6f-2b8d0e4a7c11".into(),
-            username: "alice".into(),
-            email: Some("alice@example.test".into()),
-            name: "Alice Example".into(),
-            groups: vec!["admins".into(), "developers".into()],
-        },
-        created_at: NOW - 60,
-        expires_at: NOW + 86_000,
-    };
+    let session = alice::alice_session(NOW);
     let Some(key) = config.keys.session.first() else {
         std::process::exit(1);
     };

@@ -13,9 +13,10 @@
 
 use std::process::ExitCode;
 
+#[path = "common/alice.rs"]
+mod alice;
+
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::identity::Identity;
-use tinyauth_wasm::session::Session;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,19 +41,7 @@ fn main() -> ExitCode {
         eprintln!("{path}: no session key");
         return ExitCode::FAILURE;
     };
-    let session = Session {
-        login: "x3Jq0bQw4c9dT2aZ".into(),
-        identity: Identity {
-            provider: "generic".into(),
-            sub: "5f0c9c3e-1d2b-4c7e-9a6f-2b8d0e4a7c11".into(),
-            username: "alice".into(),
-            email: Some("alice@example.test".into()),
-            name: "Alice Example".into(),
-            groups: vec!["admins".into(), "developers".into()],
-        },
-        created_at: now.saturating_sub(60),
-        expires_at: now.saturating_add(86_000),
-    };
+    let session = alice::alice_session(now);
     println!("{}={}", config.cookies.session_name, session.seal(key));
     ExitCode::SUCCESS
 }
