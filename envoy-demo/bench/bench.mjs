@@ -563,7 +563,7 @@ async function rssByWorkers({ op, taPort, taCookie, spoof }) {
       }
       await wrk({ port, host: host(port, k.name), headers: k.headers, duration: 2 });
       row[k.kind] = rssMiB(envoy.proc.pid);
-      if (workers === 1) row.parts = { ...row.parts, [k.kind]: await memoryParts(envoy) };
+      if (workers === 1) (row.parts ??= {})[k.kind] = await memoryParts(envoy);
       await envoy.stop();
     }
     log(`${workers} workers: plain ${row.plain.toFixed(1)}, floor ${row.floor.toFixed(1)}, tinyauth ${row.tinyauth.toFixed(1)} MiB`);
