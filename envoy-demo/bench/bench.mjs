@@ -1,4 +1,9 @@
-// The benchmark: what authenticating a request costs Envoy, per configuration.
+// The benchmark: what authenticating a request costs Envoy, per configuration:
+// plain Envoy, two floors (a proxy-wasm filter that reads the cookie; one that
+// also does the identity-header work), Envoy's native oauth2 filter, a
+// proxy-wasm filter verifying an HS256 JWT session with jwt-simple (without
+// and with the identity headers), forward auth (ext_authz asking a check
+// service, whose own CPU is reported too) and tinyauth-wasm.
 //
 // Every configuration runs in its own Envoy (--concurrency 1) answering with a
 // direct response, on loopback. Sessions come from real logins against the
@@ -11,6 +16,7 @@
 //   node envoy-demo/bench/bench.mjs [--duration 5] [--rounds 3] [--out FILE] [--no-perf]
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,9 +24,10 @@ import path from 'node:path';
 import { Browser, apiClient } from '../../tests/e2e/lib/client.mjs';
 import { clusterConfig, envoyBinary, startEnvoy, wasmPath } from '../../tests/e2e/lib/envoy.mjs';
 import { freePorts } from '../../tests/e2e/lib/ports.mjs';
-import { REPO_ROOT, stopAll } from '../../tests/e2e/lib/procs.mjs';
+import { REPO_ROOT, startProcess, stopAll } from '../../tests/e2e/lib/procs.mjs';
 import { CLIENT_ID, CLIENT_SECRET, baseFilterConfig, loginVia, waitProvidersReady } from '../../tests/e2e/lib/stack.mjs';
 import { startPocketId } from '../../tests/e2e/pocket-id/standin.mjs';
+import { mintSession } from './forward-auth.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -38,6 +45,7 @@ const BASELINE_WASM = arg('baseline-wasm', '');
 // `perf record`, reporting how much of Envoy's CPU is in the Wasm code).
 const PERF = !args.includes('--no-perf');
 const NOOP_WASM = path.join(REPO_ROOT, 'envoy-demo/bench/noop-filter/target/wasm32-wasip1/release/noop_filter.wasm');
+const JWT_WASM = path.join(REPO_ROOT, 'envoy-demo/bench/jwt-filter/target/wasm32-wasip1/release/jwt_filter.wasm');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 const log = (...m) => console.error('[bench]', ...m);
@@ -215,9 +223,13 @@ function wrk({ port, host, headers, script, scriptArgs = [], duration }) {
 
 async function measure(target, duration) {
   const before = cpuTicks(target.pid);
+  const serviceBefore = target.servicePid ? cpuTicks(target.servicePid) : 0;
   const result = await wrk({ ...target.load, port: target.port, duration });
-  const cpuSeconds = (cpuTicks(target.pid) - before) / CLK_TCK;
-  return { ...result, cpuUs: (cpuSeconds * 1e6) / result.requests, rss: rssMiB(target.pid) };
+  const perRequest = (ticks) => (ticks / CLK_TCK) * 1e6 / result.requests;
+  const run = { ...result, cpuUs: perRequest(cpuTicks(target.pid) - before), rss: rssMiB(target.pid) };
+  // A forward-auth service's CPU is the rest of what that design costs.
+  if (target.servicePid) run.serviceCpuUs = perRequest(cpuTicks(target.servicePid) - serviceBefore);
+  return run;
 }
 
 /**
@@ -284,6 +296,50 @@ async function tinyauthSessions(port, count) {
   return [...cookies];
 }
 
+/** Alice as the comparison filters' sessions carry her (the claims tinyauth-wasm's session holds). */
+const ALICE = { sub: 'a11ce000-0000-4000-8000-000000000001', user: 'alice', email: 'alice@example.test', name: 'Alice Anderson', groups: ['admins', 'users'] };
+
+/** An HS256 JWT for the jwt-filter, in its cookie, valid for a day. */
+function jwtCookie(keyHex) {
+  const part = (json) => Buffer.from(JSON.stringify(json)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const { user, ...rest } = ALICE;
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ ...rest, preferred_username: user, iat: now, exp: now + 86_400 })}`;
+  const signature = crypto.createHmac('sha256', Buffer.from(keyHex, 'hex')).update(signed).digest('base64url');
+  return `bench-jwt=${signed}.${signature}`;
+}
+
+/** The forward-auth service (forward-auth.mjs) in its own process; resolves to its pid and port. */
+async function startForwardAuth(secret) {
+  const proc = await startProcess({
+    name: 'forward-auth',
+    command: process.execPath,
+    args: [path.join(REPO_ROOT, 'envoy-demo/bench/forward-auth.mjs'), secret],
+    testName: 'benchmark',
+    ready: /listening on \d+/,
+  });
+  const port = Number(/listening on (\d+)/.exec(await proc.waitForLog(/listening on \d+/))[1]);
+  return { pid: proc.pid, port };
+}
+
+/** Envoy's ext_authz filter asking the forward-auth service about every request, as Tinyauth is deployed. */
+function extAuthzFilter(servicePort) {
+  return {
+    name: 'envoy.filters.http.ext_authz',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+      transport_api_version: 'V3',
+      failure_mode_allow: false,
+      http_service: {
+        server_uri: { uri: `http://127.0.0.1:${servicePort}`, cluster: 'forward_auth', timeout: '1s' },
+        path_prefix: '/api/auth/envoy',
+        authorization_request: { allowed_headers: { patterns: [{ exact: 'cookie' }] } },
+        authorization_response: { allowed_upstream_headers: { patterns: [{ prefix: 'remote-' }, { exact: 'x-bench' }] } },
+      },
+    },
+  };
+}
+
 /**
  * A real login through Envoy's oauth2 filter. It marks its cookies Secure even
  * on plain http, which a browser would drop, so its cookies are carried by
@@ -335,14 +391,14 @@ async function mustAccept(name, port, host, cookie) {
 // ---------------------------------------------------------------- main
 
 async function main() {
-  for (const [file, how] of [[wasmPath(), 'bash build.sh'], [NOOP_WASM, 'bash envoy-demo/bench.sh']]) {
+  for (const [file, how] of [[wasmPath(), 'bash build.sh'], [NOOP_WASM, 'bash envoy-demo/bench.sh'], [JWT_WASM, 'bash envoy-demo/bench.sh']]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing; build it with ${how}`);
   }
   // wrk exits 1 after printing its version; only a missing binary is an error.
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
   if (PERF && spawnSync('perf', ['--version']).error) throw new Error('perf is not installed; run `bash tests/setup.sh bench`, or pass --no-perf');
-  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort] = await freePorts(7);
+  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort, jwtPort, jwtHeadersPort, forwardPort] = await freePorts(10);
   const op = await startPocketId({
     port: 0,
     issuerHost: 'id.example.test',
@@ -392,6 +448,16 @@ async function main() {
   const noop = await start('noop', bootstrap({ port: noopPort, filters: [wasmFilter(NOOP_WASM, '')] }));
   const headerFloor = await start('headers', bootstrap({ port: headersPort, filters: [wasmFilter(NOOP_WASM, 'identity-headers')] }));
   const native = await start('oauth2', bootstrap({ port: oauth2Port, filters: [oauth2], clusters: [providerCluster(op)], secrets }));
+  const jwtKey = crypto.randomBytes(32).toString('hex');
+  const jwtVerify = await start('jwt', bootstrap({ port: jwtPort, filters: [wasmFilter(JWT_WASM, `verify ${jwtKey}`)] }));
+  const jwtHeaders = await start('jwt-headers', bootstrap({ port: jwtHeadersPort, filters: [wasmFilter(JWT_WASM, `headers ${jwtKey}`)] }));
+  const forwardSecret = crypto.randomBytes(32).toString('hex');
+  const forwardService = await startForwardAuth(forwardSecret);
+  const forward = await start('forward-auth', bootstrap({
+    port: forwardPort,
+    filters: [extAuthzFilter(forwardService.port)],
+    clusters: [clusterConfig({ name: 'forward_auth', host: '127.0.0.1', port: forwardService.port })],
+  }));
   const ta = await start('tinyauth', bootstrap({ port: taPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1)))], clusters: [providerCluster(op)] }));
   const ta100 = await start('tinyauth100', bootstrap({ port: ta100Port, filters: [wasmFilter(wasmPath(), tinyauthConfig(ta100Port, op, apps(100)))], clusters: [providerCluster(op)] }));
   await waitProvidersReady(ta.envoy, ['generic'], 1);
@@ -413,7 +479,14 @@ async function main() {
   fs.writeFileSync(cookieFile, many.join('\n') + '\n');
   const script = path.join(REPO_ROOT, 'envoy-demo/bench/cookies.lua');
 
+  const jwt = jwtCookie(jwtKey);
+  const forwardCookie = mintSession(forwardSecret, { ...ALICE, exp: Math.floor(Date.now() / 1000) + 86_400 });
   const appHost = (port) => `admin.example.test:${port}`;
+  const comparison = (name, port, cookie) => ({
+    port,
+    load: { host: appHost(port), headers: { Cookie: cookie, ...spoof } },
+    check: async () => { await mustRefuse(name, port, appHost(port)); await mustAccept(name, port, appHost(port), cookie); },
+  });
   const spoof = { 'Remote-User': 'mallory', 'Remote-Groups': 'admins' };
   const targets = [
     { label: 'plain Envoy', ...plain, port: plainPort, load: { host: `app.example.test:${plainPort}`, headers: {} } },
@@ -421,6 +494,9 @@ async function main() {
     { label: 'proxy-wasm filter setting identity headers, no checks', ...headerFloor, port: headersPort, load: { host: `app.example.test:${headersPort}`, headers: { Cookie: taCookie, ...spoof } } },
     { label: "Envoy's native oauth2 filter", ...native, port: oauth2Port, load: { host: `app.example.test:${oauth2Port}`, headers: { Cookie: oauth2Cookie } },
       check: async () => { await mustRefuse('oauth2', oauth2Port, `app.example.test:${oauth2Port}`); await mustAccept('oauth2', oauth2Port, `app.example.test:${oauth2Port}`, oauth2Cookie); } },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers', ...jwtVerify, ...comparison('jwt', jwtPort, jwt) },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), setting identity headers', ...jwtHeaders, ...comparison('jwt with headers', jwtHeadersPort, jwt) },
+    { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...comparison('forward auth', forwardPort, forwardCookie) },
     { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, port: taPort, load: { host: appHost(taPort), headers: { Cookie: taCookie, ...spoof } },
       check: async () => { await mustRefuse('tinyauth', taPort, appHost(taPort)); await mustAccept('tinyauth', taPort, appHost(taPort), taCookie); } },
     { label: `tinyauth-wasm, ${many.length} sessions, 1 app`, ...ta, port: taPort, load: { host: appHost(taPort), headers: spoof, script, scriptArgs: [cookieFile] },
@@ -429,7 +505,7 @@ async function main() {
       check: async () => { await mustRefuse('tinyauth 100 apps', ta100Port, appHost(ta100Port)); await mustAccept('tinyauth 100 apps', ta100Port, appHost(ta100Port), ta100Cookie); } },
   ];
   if (baseline) {
-    targets.splice(5, 0, { label: `baseline build (${path.basename(BASELINE_WASM)}, ${(fs.statSync(BASELINE_WASM).size / 1024).toFixed(0)} KiB), 1 session, 1 app`, ...baseline, port: basePort, load: { host: appHost(basePort), headers: { Cookie: baseCookie, ...spoof } },
+    targets.splice(targets.findIndex((t) => t.label.startsWith('tinyauth-wasm')) + 1, 0, { label: `baseline build (${path.basename(BASELINE_WASM)}, ${(fs.statSync(BASELINE_WASM).size / 1024).toFixed(0)} KiB), 1 session, 1 app`, ...baseline, port: basePort, load: { host: appHost(basePort), headers: { Cookie: baseCookie, ...spoof } },
       check: async () => { await mustRefuse('baseline', basePort, appHost(basePort)); await mustAccept('baseline', basePort, appHost(basePort), baseCookie); } });
   }
   if (many.length < SESSIONS) throw new Error(`only ${many.length} distinct sessions for ${SESSIONS} logins`);
@@ -472,6 +548,7 @@ async function main() {
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
       rss: Math.max(...runs.map((r) => r.rss)),
+      serviceCpuUs: runs[0].serviceCpuUs === undefined ? undefined : median(runs.map((r) => r.serviceCpuUs)),
       runs,
     };
   });
@@ -491,6 +568,10 @@ async function main() {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.label} | ${r.cpuUs.toFixed(1)} | ${r === base ? '—' : `+${(r.cpuUs - base.cpuUs).toFixed(1)}`} | ${(r.cpuUs / base.cpuUs).toFixed(2)} | ${r.rps.toFixed(0)} | ${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rss.toFixed(1)} | ${r === base ? '—' : `+${(r.rss - base.rss).toFixed(1)}`} |`),
     '',
+    ...rows.filter((r) => r.serviceCpuUs !== undefined).flatMap((r) => [
+      `${r.label}: the check service's own CPU was a further ${r.serviceCpuUs.toFixed(1)} µs per request (median), so that design costs ${(r.cpuUs + r.serviceCpuUs).toFixed(1)} µs per request in all.`,
+      '',
+    ]),
     'Checks before measuring:',
     '',
     ...rows.map((r) => `- ${r.label}: ${r.checked}.`),
@@ -519,6 +600,7 @@ async function main() {
  */
 function pairedDifferences(rows) {
   const floor = rows.find((r) => r.label.startsWith('proxy-wasm filter setting identity headers'));
+  const jwtHeaders = rows.find((r) => r.label.includes('JWT') && r.label.includes('setting identity headers'));
   const baseline = rows.find((r) => r.label.startsWith('baseline build'));
   const mine = rows.filter((r) => r.label.startsWith('tinyauth-wasm'));
   const paired = (r, other) => {
@@ -529,10 +611,11 @@ function pairedDifferences(rows) {
   const lines = ['Paired differences (CPU µs / request; per round, then the median):', ''];
   for (const r of mine) {
     if (floor) lines.push(`- ${r.label} − the header-writing floor: ${paired(r, floor)}`);
+    if (jwtHeaders) lines.push(`- ${r.label} − the JWT filter setting the same headers: ${paired(r, jwtHeaders)}`);
     if (baseline) lines.push(`- ${r.label} − the baseline build: ${paired(r, baseline)}`);
   }
   lines.push('');
-  return floor || baseline ? lines : [];
+  return floor || jwtHeaders || baseline ? lines : [];
 }
 
 /**
