@@ -19,6 +19,7 @@ ensure_node_modules
 if [ "$quick" = 0 ]; then
   ensure_envoy
   ensure_chromium
+  ensure_tools # wrk, for the benchmark's smoke run (tests/e2e/bench.test.mjs)
 fi
 
 step() { printf '\n==> %s\n' "$*"; }

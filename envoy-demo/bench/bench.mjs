@@ -331,7 +331,7 @@ function extAuthzFilter(servicePort) {
       transport_api_version: 'V3',
       failure_mode_allow: false,
       http_service: {
-        server_uri: { uri: `http://127.0.0.1:${servicePort}`, cluster: 'forward_auth', timeout: '1s' },
+        server_uri: { uri: `http://127.0.0.1:${servicePort}`, cluster: 'forward_auth', timeout: '5s' },
         path_prefix: '/api/auth/envoy',
         authorization_request: { allowed_headers: { patterns: [{ exact: 'cookie' }] } },
         authorization_response: { allowed_upstream_headers: { patterns: [{ prefix: 'remote-' }, { exact: 'x-bench' }] } },

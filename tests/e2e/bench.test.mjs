@@ -1,0 +1,56 @@
+// The benchmark (issue #6's deliverable) runs end to end: one short round of
+// every configuration, in real Envoys, without perf. What it measures is not
+// asserted (timing belongs to the benchmark, not to tests); that it runs is:
+// every authenticating configuration — Envoy's oauth2 filter, the JWT filter
+// both ways, forward auth through ext_authz and tinyauth-wasm — must refuse a
+// request without its session and accept one with it before it is measured,
+// so a comparison that stopped authenticating fails here rather than in a
+// published figure.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, test } from 'node:test';
+
+import { REPO_ROOT } from './lib/procs.mjs';
+
+const cargo = (dir, ...args) => execFileSync('cargo', ['build', '--quiet', ...args], { cwd: path.join(REPO_ROOT, dir), stdio: 'inherit' });
+
+before(() => {
+  if (spawnSync('wrk', ['--version']).error) {
+    throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
+  }
+  // What envoy-demo/bench.sh builds besides the shipped module (tests/run.sh builds that).
+  cargo('.', '--example', 'seal_session');
+  cargo('.', '--release', '--example', 'request_cost', '--target', 'wasm32-wasip1');
+  cargo('envoy-demo/bench/noop-filter', '--release', '--target', 'wasm32-wasip1');
+  cargo('envoy-demo/bench/jwt-filter', '--release', '--target', 'wasm32-wasip1');
+});
+
+test('one short round of the benchmark checks and measures every configuration', { timeout: 600_000 }, () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-bench-')), 'BENCHMARK.md');
+  const run = spawnSync(process.execPath, [
+    path.join(REPO_ROOT, 'envoy-demo/bench/bench.mjs'),
+    '--rounds', '1', '--duration', '1', '--sessions', '4', '--no-perf', '--out', out,
+  ], { encoding: 'utf8', timeout: 540_000 });
+  assert.equal(run.status, 0, `the benchmark failed:\n${run.stderr.slice(-4000)}`);
+  const report = fs.readFileSync(out, 'utf8');
+  const authenticating = [
+    "Envoy's native oauth2 filter",
+    'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers',
+    'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), setting identity headers',
+    "forward auth: Envoy's ext_authz asking a check service (Node)",
+    'tinyauth-wasm, 1 session, 1 app',
+    'tinyauth-wasm, 1 session, 100 apps',
+  ];
+  for (const label of authenticating) {
+    assert.ok(report.includes(`- ${label}: refuses without a session; accepts the session.`), `${label} was not checked:\n${report}`);
+    assert.match(report, new RegExp(`^\\| ${label.replace(/[()]/g, '\\$&')} \\| [\\d.]+ \\| \\+[\\d.]+ \\|`, 'm'), `no figure for ${label}`);
+  }
+  assert.match(report, /tinyauth-wasm, 4 sessions, 1 app: refuses without a session; accepts the session\./);
+  assert.match(report, /the check service's own CPU was a further [\d.]+ µs per request/);
+  assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, set_header 6, remove_header 1/);
+  assert.match(report, /^\| 4 \| [\d.]+ \| \+[\d.]+ \| \+[\d.]+ \|/m, 'the memory table has the four-worker row');
+});
