@@ -105,6 +105,15 @@ fn main() {
     measure("find the valid session", rounds, || {
         flow::current_session(&config, &view, NOW).map_or(0, |s| s.login.len())
     });
+    // Tinyauth's `path.allow`/`path.block` rules run on every request to
+    // their app.
+    let Ok(rule) = tinyauth_wasm::regex::Regex::new(r"^/(api|static)/[a-z0-9_-]+\.(js|css|json)$")
+    else {
+        std::process::exit(1);
+    };
+    measure("a path rule (regex) on the path", rounds, || {
+        usize::from(rule.is_match("/dashboard/settings/profile"))
+    });
     measure("whole request decision", rounds, || {
         let view = RequestView::from_headers(&headers);
         let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);

@@ -237,16 +237,40 @@ impl Regex {
     /// as `regex_lite::Regex::is_match`. Time is O(haystack × program).
     pub fn is_match(&self, haystack: &str) -> bool {
         let size = self.prog.len();
-        let mut current = Threads::new(size);
-        let mut next = Threads::new(size);
-        let mut stack = Vec::new();
+        if size > KEPT_SCRATCH_LIMIT {
+            return self.run(&mut Scratch::default(), haystack);
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.run(&mut scratch, haystack),
+            // Only a match inside a match could find it borrowed; none does.
+            Err(_) => self.run(&mut Scratch::default(), haystack),
+        })
+    }
+
+    fn run(&self, scratch: &mut Scratch, haystack: &str) -> bool {
+        let size = self.prog.len();
+        let Scratch {
+            current,
+            next,
+            stack,
+        } = scratch;
+        current.reset(size);
+        next.reset(size);
+        stack.clear();
         let mut chars = haystack.chars();
         let mut prev = None;
         let mut at = chars.next();
+        // A pattern that starts with `^` (not multi-line) can only match from
+        // the start: once its threads die, nothing later can match. Path rules
+        // mostly look like this, and paths can be long.
+        let anchored = matches!(self.prog.first(), Some(Inst::Look(Look::Start)));
         loop {
             // A new thread starts at every position: the search is unanchored.
-            if self.follow(&mut current, &mut stack, 0, prev, at) {
+            if (!anchored || prev.is_none()) && self.follow(current, stack, 0, prev, at) {
                 return true;
+            }
+            if anchored && current.dense.is_empty() {
+                return false;
             }
             let Some(c) = at else { return false };
             let after = chars.next();
@@ -254,13 +278,13 @@ impl Regex {
             for &pc in &current.dense {
                 if let Some(&Inst::Class(from, to)) = self.prog.get(pc) {
                     if self.in_class(from, to, c)
-                        && self.follow(&mut next, &mut stack, pc + 1, Some(c), after)
+                        && self.follow(next, stack, pc + 1, Some(c), after)
                     {
                         return true;
                     }
                 }
             }
-            std::mem::swap(&mut current, &mut next);
+            std::mem::swap(current, next);
             prev = Some(c);
             at = after;
         }
@@ -307,17 +331,40 @@ impl Regex {
     }
 }
 
+/// Programs up to this size keep their matcher's memory between calls (about
+/// 20 bytes per state on wasm32); real rules are a few hundred states.
+const KEPT_SCRATCH_LIMIT: usize = 4096;
+
+thread_local! {
+    /// The matcher's memory, kept between matches: path rules run on every
+    /// request, and allocating it anew cost five allocations per rule tried.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// What one match works in: this step's and the next step's threads, and the
+/// stack `follow` uses.
+#[derive(Default)]
+struct Scratch {
+    current: Threads,
+    next: Threads,
+    stack: Vec<usize>,
+}
+
 /// A sparse set of program counters: O(1) insert, clear and membership.
+#[derive(Default)]
 struct Threads {
     dense: Vec<usize>,
     sparse: Vec<usize>,
 }
 
 impl Threads {
-    fn new(size: usize) -> Self {
-        Threads {
-            dense: Vec::with_capacity(size),
-            sparse: vec![0; size],
+    /// Empties the set and makes room for program counters below `size`.
+    /// `sparse` needs no clearing: an entry counts only when `dense` points
+    /// back at it.
+    fn reset(&mut self, size: usize) {
+        self.dense.clear();
+        if self.sparse.len() < size {
+            self.sparse.resize(size, 0);
         }
     }
 
@@ -2017,6 +2064,50 @@ mod tests {
         (0..len)
             .map(|_| alphabet[rng.below(alphabet.len())])
             .collect()
+    }
+
+    #[test]
+    fn patterns_anchored_at_the_start_match_only_there() {
+        // `^` first makes the matcher stop once its threads die; whatever
+        // only looks anchored (an alternative, multi-line) must not.
+        let cases = [
+            (r"^/api/", "/api/x", true),
+            (r"^/api/", "/x/api/", false),
+            (r"^a", "ba", false),
+            (r"^a|b", "xb", true),
+            (r"(?:^a)|b", "xb", true),
+            (r"(?m)^a", "x\na", true),
+            (r"^", "", true),
+            (r"^", "x", true),
+            (r"^$", "x", false),
+            (r"^\b/", "/", false),
+            (r"^.*z", "abcz", true),
+            (r"^[a-z]+$", "abc1", false),
+        ];
+        for (pattern, haystack, expected) in cases {
+            let ours = Regex::new(pattern).unwrap().is_match(haystack);
+            let theirs = regex_lite::Regex::new(pattern).unwrap().is_match(haystack);
+            assert_eq!(theirs, expected, "{pattern:?} on {haystack:?} (regex-lite)");
+            assert_eq!(ours, expected, "{pattern:?} on {haystack:?}");
+        }
+    }
+
+    #[test]
+    fn matches_reuse_their_memory_across_programs_of_any_size() {
+        // The kept scratch grows with the largest program and is never
+        // cleared; a small program after a large one must not see stale
+        // threads, and programs over the kept limit use their own.
+        let large = Regex::new(&format!("^(?:{})$", "[a-z]x".repeat(3000))).unwrap();
+        assert!(large.prog.len() > KEPT_SCRATCH_LIMIT);
+        let medium = Regex::new(r"^(?:ab|cd){1,200}$").unwrap();
+        let small = Regex::new(r"z").unwrap();
+        for _ in 0..3 {
+            assert!(medium.is_match(&"ab".repeat(200)));
+            assert!(!small.is_match("abc"));
+            assert!(!large.is_match("ax"));
+            assert!(small.is_match("xyz"));
+            assert!(!medium.is_match(&"ab".repeat(201)));
+        }
     }
 
     #[test]
