@@ -240,11 +240,17 @@ impl Regex {
         if size > KEPT_SCRATCH_LIMIT {
             return self.run(&mut Scratch::default(), haystack);
         }
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.run(&mut scratch, haystack),
-            // Only a match inside a match could find it borrowed; none does.
-            Err(_) => self.run(&mut Scratch::default(), haystack),
-        })
+        // Only a match inside a match could find the kept memory borrowed
+        // (none does), and only a thread's teardown gone; then a match works
+        // in memory of its own.
+        SCRATCH
+            .try_with(|scratch| {
+                let mut scratch = scratch.try_borrow_mut().ok()?;
+                Some(self.run(&mut scratch, haystack))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.run(&mut Scratch::default(), haystack))
     }
 
     fn run(&self, scratch: &mut Scratch, haystack: &str) -> bool {
@@ -2083,6 +2089,12 @@ mod tests {
             (r"^\b/", "/", false),
             (r"^.*z", "abcz", true),
             (r"^[a-z]+$", "abc1", false),
+            (r"(^a)+", "ba", false),
+            (r"(^a)+", "aa", true),
+            (r"^+a", "ba", false),
+            (r"^*a", "ba", true),
+            (r"\Ab", "ab", false),
+            (r"^{0}b", "ab", true),
         ];
         for (pattern, haystack, expected) in cases {
             let ours = Regex::new(pattern).unwrap().is_match(haystack);
@@ -2094,9 +2106,10 @@ mod tests {
 
     #[test]
     fn matches_reuse_their_memory_across_programs_of_any_size() {
-        // The kept scratch grows with the largest program and is never
-        // cleared; a small program after a large one must not see stale
-        // threads, and programs over the kept limit use their own.
+        // The kept scratch grows with the largest program it has run and is
+        // never cleared: a small program after a medium one must not see
+        // stale threads. The large one is over the kept limit and works in
+        // memory of its own, which must not disturb the kept one either.
         let large = Regex::new(&format!("^(?:{})$", "[a-z]x".repeat(3000))).unwrap();
         assert!(large.prog.len() > KEPT_SCRATCH_LIMIT);
         let medium = Regex::new(r"^(?:ab|cd){1,200}$").unwrap();

@@ -50,6 +50,7 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 
 const log = (...m) => console.error('[bench]', ...m);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const signed = (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
 
 // ---------------------------------------------------------------- Envoy configs
 
@@ -196,7 +197,9 @@ function parseLatency(text) {
 }
 
 function wrk({ port, host, headers, script, scriptArgs = [], duration }) {
-  const argv = ['-t1', '-c16', `-d${duration}s`, '--latency', '-H', `Host: ${host}`];
+  // A reply slower than wrk's 2 s default would count as a socket error and
+  // fail the run; on a loaded machine (CI) a stall is not a result.
+  const argv = ['-t1', '-c16', `-d${duration}s`, '--timeout', '10s', '--latency', '-H', `Host: ${host}`];
   for (const [k, v] of Object.entries(headers)) argv.push('-H', `${k}: ${v}`);
   if (script) argv.push('-s', script);
   argv.push(`http://127.0.0.1:${port}/dash`);
@@ -299,11 +302,14 @@ async function tinyauthSessions(port, count) {
 /** Alice as the comparison filters' sessions carry her (the claims tinyauth-wasm's session holds). */
 const ALICE = { sub: 'a11ce000-0000-4000-8000-000000000001', user: 'alice', email: 'alice@example.test', name: 'Alice Anderson', groups: ['admins', 'users'] };
 
+/** Bob: signed in, but not in the app's `admins` group. */
+const BOB = { sub: 'b0b00000-0000-4000-8000-000000000002', user: 'bob', email: 'bob@example.test', name: 'Bob', groups: ['users'] };
+
 /** An HS256 JWT for the jwt-filter, in its cookie, valid for a day. */
-function jwtCookie(keyHex) {
+function jwtCookie(keyHex, who = ALICE) {
   const part = (json) => Buffer.from(JSON.stringify(json)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const { user, ...rest } = ALICE;
+  const { user, ...rest } = who;
   const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ ...rest, preferred_username: user, iat: now, exp: now + 86_400 })}`;
   const signature = crypto.createHmac('sha256', Buffer.from(keyHex, 'hex')).update(signed).digest('base64url');
   return `bench-jwt=${signed}.${signature}`;
@@ -330,10 +336,10 @@ function extAuthzFilter(servicePort) {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
       transport_api_version: 'V3',
       failure_mode_allow: false,
+      allowed_headers: { patterns: [{ exact: 'cookie' }] },
       http_service: {
         server_uri: { uri: `http://127.0.0.1:${servicePort}`, cluster: 'forward_auth', timeout: '5s' },
         path_prefix: '/api/auth/envoy',
-        authorization_request: { allowed_headers: { patterns: [{ exact: 'cookie' }] } },
         authorization_response: { allowed_upstream_headers: { patterns: [{ prefix: 'remote-' }, { exact: 'x-bench' }] } },
       },
     },
@@ -383,6 +389,14 @@ async function mustRefuse(name, port, host) {
   return r.status;
 }
 
+const CHECKED = 'refuses without a session; accepts the session';
+
+/** A valid session outside the app's group must get 403. */
+async function mustForbid(name, port, host, cookie) {
+  const r = await apiClient().get(`http://127.0.0.1:${port}/dash`, { headers: { Host: host, Cookie: cookie } });
+  if (r.status !== 403) throw new Error(`${name}: a session outside the app's group was answered ${r.status}, not 403`);
+}
+
 async function mustAccept(name, port, host, cookie) {
   const r = await apiClient().get(`http://127.0.0.1:${port}/dash`, { headers: { Host: host, Cookie: cookie, 'Remote-User': 'mallory' } });
   if (r.status !== 200) throw new Error(`${name}: the session was refused (${r.status})`);
@@ -398,7 +412,7 @@ async function main() {
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
   if (PERF && spawnSync('perf', ['--version']).error) throw new Error('perf is not installed; run `bash tests/setup.sh bench`, or pass --no-perf');
-  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort, jwtPort, jwtHeadersPort, forwardPort] = await freePorts(10);
+  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort] = await freePorts(7);
   const op = await startPocketId({
     port: 0,
     issuerHost: 'id.example.test',
@@ -448,13 +462,18 @@ async function main() {
   const noop = await start('noop', bootstrap({ port: noopPort, filters: [wasmFilter(NOOP_WASM, '')] }));
   const headerFloor = await start('headers', bootstrap({ port: headersPort, filters: [wasmFilter(NOOP_WASM, 'identity-headers')] }));
   const native = await start('oauth2', bootstrap({ port: oauth2Port, filters: [oauth2], clusters: [providerCluster(op)], secrets }));
+  // Their ports are needed by nothing else, so they are picked as each binds.
+  const startOnFreePort = async (name, configFor) => {
+    const { port, envoy } = await benchEnvoyOnFreePort(name, configFor, 1);
+    return { name, envoy, pid: envoy.proc.pid, port };
+  };
   const jwtKey = crypto.randomBytes(32).toString('hex');
-  const jwtVerify = await start('jwt', bootstrap({ port: jwtPort, filters: [wasmFilter(JWT_WASM, `verify ${jwtKey}`)] }));
-  const jwtHeaders = await start('jwt-headers', bootstrap({ port: jwtHeadersPort, filters: [wasmFilter(JWT_WASM, `headers ${jwtKey}`)] }));
+  const jwtVerify = await startOnFreePort('jwt', (port) => bootstrap({ port, filters: [wasmFilter(JWT_WASM, `verify ${jwtKey}`)] }));
+  const jwtHeaders = await startOnFreePort('jwt-headers', (port) => bootstrap({ port, filters: [wasmFilter(JWT_WASM, `headers ${jwtKey}`)] }));
   const forwardSecret = crypto.randomBytes(32).toString('hex');
   const forwardService = await startForwardAuth(forwardSecret);
-  const forward = await start('forward-auth', bootstrap({
-    port: forwardPort,
+  const forward = await startOnFreePort('forward-auth', (port) => bootstrap({
+    port,
     filters: [extAuthzFilter(forwardService.port)],
     clusters: [clusterConfig({ name: 'forward_auth', host: '127.0.0.1', port: forwardService.port })],
   }));
@@ -481,11 +500,20 @@ async function main() {
 
   const jwt = jwtCookie(jwtKey);
   const forwardCookie = mintSession(forwardSecret, { ...ALICE, exp: Math.floor(Date.now() / 1000) + 86_400 });
+  const forwardOutsider = mintSession(forwardSecret, { ...BOB, exp: Math.floor(Date.now() / 1000) + 86_400 });
   const appHost = (port) => `admin.example.test:${port}`;
-  const comparison = (name, port, cookie) => ({
+  // `outsider`: a valid session outside the app's group, which must be refused
+  // too where the configuration claims to apply the group rule.
+  const comparison = (name, port, cookie, outsider) => ({
     port,
     load: { host: appHost(port), headers: { Cookie: cookie, ...spoof } },
-    check: async () => { await mustRefuse(name, port, appHost(port)); await mustAccept(name, port, appHost(port), cookie); },
+    check: async () => {
+      await mustRefuse(name, port, appHost(port));
+      await mustAccept(name, port, appHost(port), cookie);
+      if (!outsider) return CHECKED;
+      await mustForbid(name, port, appHost(port), outsider);
+      return `${CHECKED}; forbids a session outside the app's group`;
+    },
   });
   const spoof = { 'Remote-User': 'mallory', 'Remote-Groups': 'admins' };
   const targets = [
@@ -494,9 +522,9 @@ async function main() {
     { label: 'proxy-wasm filter setting identity headers, no checks', ...headerFloor, port: headersPort, load: { host: `app.example.test:${headersPort}`, headers: { Cookie: taCookie, ...spoof } } },
     { label: "Envoy's native oauth2 filter", ...native, port: oauth2Port, load: { host: `app.example.test:${oauth2Port}`, headers: { Cookie: oauth2Cookie } },
       check: async () => { await mustRefuse('oauth2', oauth2Port, `app.example.test:${oauth2Port}`); await mustAccept('oauth2', oauth2Port, `app.example.test:${oauth2Port}`, oauth2Cookie); } },
-    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers', ...jwtVerify, ...comparison('jwt', jwtPort, jwt) },
-    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), setting identity headers', ...jwtHeaders, ...comparison('jwt with headers', jwtHeadersPort, jwt) },
-    { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...comparison('forward auth', forwardPort, forwardCookie) },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers', ...jwtVerify, ...comparison('jwt', jwtVerify.port, jwt) },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers', ...jwtHeaders, ...comparison('jwt with headers', jwtHeaders.port, jwt, jwtCookie(jwtKey, BOB)) },
+    { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...comparison('forward auth', forward.port, forwardCookie, forwardOutsider) },
     { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, port: taPort, load: { host: appHost(taPort), headers: { Cookie: taCookie, ...spoof } },
       check: async () => { await mustRefuse('tinyauth', taPort, appHost(taPort)); await mustAccept('tinyauth', taPort, appHost(taPort), taCookie); } },
     { label: `tinyauth-wasm, ${many.length} sessions, 1 app`, ...ta, port: taPort, load: { host: appHost(taPort), headers: spoof, script, scriptArgs: [cookieFile] },
@@ -515,7 +543,7 @@ async function main() {
 
   log('checking that every authenticating configuration refuses requests without a session');
   for (const t of targets) {
-    t.checked = t.check ? (await t.check(), 'refuses without a session; accepts the session') : 'no authentication';
+    t.checked = t.check ? (await t.check()) ?? CHECKED : 'no authentication';
   }
 
   log('warming up');
@@ -566,7 +594,7 @@ async function main() {
     '',
     '| configuration | CPU µs / request | over plain | ratio | requests/s | p50 | p99 | RSS MiB | RSS over plain |',
     '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.label} | ${r.cpuUs.toFixed(1)} | ${r === base ? '—' : `+${(r.cpuUs - base.cpuUs).toFixed(1)}`} | ${(r.cpuUs / base.cpuUs).toFixed(2)} | ${r.rps.toFixed(0)} | ${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rss.toFixed(1)} | ${r === base ? '—' : `+${(r.rss - base.rss).toFixed(1)}`} |`),
+    ...rows.map((r) => `| ${r.label} | ${r.cpuUs.toFixed(1)} | ${r === base ? '—' : signed(r.cpuUs - base.cpuUs)} | ${(r.cpuUs / base.cpuUs).toFixed(2)} | ${r.rps.toFixed(0)} | ${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rss.toFixed(1)} | ${r === base ? '—' : signed(r.rss - base.rss)} |`),
     '',
     ...rows.filter((r) => r.serviceCpuUs !== undefined).flatMap((r) => [
       `${r.label}: the check service's own CPU was a further ${r.serviceCpuUs.toFixed(1)} µs per request (median), so that design costs ${(r.cpuUs + r.serviceCpuUs).toFixed(1)} µs per request in all.`,
@@ -600,13 +628,12 @@ async function main() {
  */
 function pairedDifferences(rows) {
   const floor = rows.find((r) => r.label.startsWith('proxy-wasm filter setting identity headers'));
-  const jwtHeaders = rows.find((r) => r.label.includes('JWT') && r.label.includes('setting identity headers'));
+  const jwtHeaders = rows.find((r) => r.label.includes('JWT') && r.label.includes('group rule, setting identity headers'));
   const baseline = rows.find((r) => r.label.startsWith('baseline build'));
   const mine = rows.filter((r) => r.label.startsWith('tinyauth-wasm'));
   const paired = (r, other) => {
     const d = r.runs.map((x, i) => x.cpuUs - other.runs[i].cpuUs);
-    const sign = (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
-    return `${sign(median(d))} µs (rounds: ${d.map(sign).join(', ')})`;
+    return `${signed(median(d))} µs (rounds: ${d.map(signed).join(', ')})`;
   };
   const lines = ['Paired differences (CPU µs / request; per round, then the median):', ''];
   for (const r of mine) {

@@ -40,16 +40,20 @@ test('one short round of the benchmark checks and measures every configuration',
   const authenticating = [
     "Envoy's native oauth2 filter",
     'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers',
-    'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), setting identity headers',
+    'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers',
     "forward auth: Envoy's ext_authz asking a check service (Node)",
     'tinyauth-wasm, 1 session, 1 app',
     'tinyauth-wasm, 1 session, 100 apps',
   ];
   for (const label of authenticating) {
-    assert.ok(report.includes(`- ${label}: refuses without a session; accepts the session.`), `${label} was not checked:\n${report}`);
-    assert.match(report, new RegExp(`^\\| ${label.replace(/[()]/g, '\\$&')} \\| [\\d.]+ \\| \\+[\\d.]+ \\|`, 'm'), `no figure for ${label}`);
+    assert.ok(report.includes(`- ${label}: refuses without a session; accepts the session`), `${label} was not checked:\n${report}`);
+    const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(report, new RegExp(`^\\| ${escaped} \\| [\\d.]+ \\| [+−][\\d.]+ \\|`, 'm'), `no figure for ${label}`);
   }
   assert.match(report, /tinyauth-wasm, 4 sessions, 1 app: refuses without a session; accepts the session\./);
+  for (const label of ['group rule, setting identity headers', 'forward auth']) {
+    assert.match(report, new RegExp(`${label}.*: refuses without a session; accepts the session; forbids a session outside the app's group\\.`), `${label}: the group rule was not checked`);
+  }
   assert.match(report, /the check service's own CPU was a further [\d.]+ µs per request/);
   assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, set_header 6, remove_header 1/);
   assert.match(report, /^\| 4 \| [\d.]+ \| \+[\d.]+ \| \+[\d.]+ \|/m, 'the memory table has the four-worker row');

@@ -4,9 +4,10 @@
 //! A request without a valid token gets a local 401. Its configuration is
 //! `<mode> <hex key>`:
 //! - `verify`: only verifies the token (the reference row);
-//! - `headers`: also does tinyauth-wasm's header work — sets the identity
-//!   headers from the token's claims and an app header, and drops the cookie
-//!   header — so it can be compared with tinyauth-wasm like for like.
+//! - `headers`: also does what tinyauth-wasm does with the session — applies
+//!   the app's group rule (`admins`; others get a local 403), sets the
+//!   identity headers from the token's claims and an app header, and drops the
+//!   cookie header — so it can be compared with tinyauth-wasm like for like.
 
 #![forbid(unsafe_code)]
 
@@ -95,6 +96,10 @@ impl HttpContext for Request {
         };
         if self.settings.set_headers {
             let identity = &claims.custom;
+            if !identity.groups.iter().any(|group| group == "admins") {
+                self.send_http_response(403, vec![], Some(b"forbidden"));
+                return Action::Pause;
+            }
             let groups = identity.groups.join(",");
             for (name, value) in [
                 ("remote-user", identity.preferred_username.as_str()),
