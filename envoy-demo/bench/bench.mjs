@@ -528,7 +528,11 @@ async function main() {
     { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, port: taPort, load: { host: appHost(taPort), headers: { Cookie: taCookie, ...spoof } },
       check: async () => { await mustRefuse('tinyauth', taPort, appHost(taPort)); await mustAccept('tinyauth', taPort, appHost(taPort), taCookie); } },
     { label: `tinyauth-wasm, ${many.length} sessions, 1 app`, ...ta, port: taPort, load: { host: appHost(taPort), headers: spoof, script, scriptArgs: [cookieFile] },
-      check: async () => { for (const c of many.slice(0, 20)) await mustAccept('tinyauth (many)', taPort, appHost(taPort), c); } },
+      check: async () => {
+        await mustRefuse('tinyauth (many)', taPort, appHost(taPort));
+        for (const c of many.slice(0, 20)) await mustAccept('tinyauth (many)', taPort, appHost(taPort), c);
+        return many.length > 20 ? `${CHECKED} (20 of them, picked in order)` : `${CHECKED} (each of them)`;
+      } },
     { label: 'tinyauth-wasm, 1 session, 100 apps', ...ta100, port: ta100Port, load: { host: appHost(ta100Port), headers: { Cookie: ta100Cookie, ...spoof } },
       check: async () => { await mustRefuse('tinyauth 100 apps', ta100Port, appHost(ta100Port)); await mustAccept('tinyauth 100 apps', ta100Port, appHost(ta100Port), ta100Cookie); } },
   ];

@@ -50,7 +50,7 @@ test('one short round of the benchmark checks and measures every configuration',
     const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     assert.match(report, new RegExp(`^\\| ${escaped} \\| [\\d.]+ \\| [+−][\\d.]+ \\|`, 'm'), `no figure for ${label}`);
   }
-  assert.match(report, /tinyauth-wasm, 4 sessions, 1 app: refuses without a session; accepts the session\./);
+  assert.match(report, /tinyauth-wasm, 4 sessions, 1 app: refuses without a session; accepts the session \(each of them\)\./);
   for (const label of ['group rule, setting identity headers', 'forward auth']) {
     assert.match(report, new RegExp(`${label}.*: refuses without a session; accepts the session; forbids a session outside the app's group\\.`), `${label}: the group rule was not checked`);
   }
