@@ -19,7 +19,6 @@ ensure_node_modules
 if [ "$quick" = 0 ]; then
   ensure_envoy
   ensure_chromium
-  ensure_tools # wrk, for the benchmark's smoke run (tests/e2e/bench.test.mjs)
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -64,5 +63,5 @@ node --test --test-concurrency=2 "${suites[@]}" ./pocket-id/*.test.mjs
 # The benchmark's smoke run loads both cores for about a minute (Envoys, wrk
 # and the services); alone, it neither slows the other suites' waits nor is
 # slowed into wrk's timeouts by them.
-step "benchmark, one short round (envoy-demo/bench/bench.mjs)"
+step "benchmark, one short round (envoy-demo/bench.sh, which installs wrk and perf)"
 node --test ./bench.test.mjs

@@ -499,12 +499,15 @@ async function main() {
   const script = path.join(REPO_ROOT, 'envoy-demo/bench/cookies.lua');
 
   const jwt = jwtCookie(jwtKey);
-  const forwardCookie = mintSession(forwardSecret, { ...ALICE, exp: Math.floor(Date.now() / 1000) + 86_400 });
-  const forwardOutsider = mintSession(forwardSecret, { ...BOB, exp: Math.floor(Date.now() / 1000) + 86_400 });
+  const dayFromNow = Math.floor(Date.now() / 1000) + 86_400;
+  const forwardCookie = mintSession(forwardSecret, { ...ALICE, exp: dayFromNow });
+  const forwardOutsider = mintSession(forwardSecret, { ...BOB, exp: dayFromNow });
   const appHost = (port) => `admin.example.test:${port}`;
-  // `outsider`: a valid session outside the app's group, which must be refused
-  // too where the configuration claims to apply the group rule.
-  const comparison = (name, port, cookie, outsider) => ({
+  // An authenticating configuration on the admin app, loaded with `cookie` and
+  // spoofed identity headers. `outsider`: a valid session outside the app's
+  // group, which must be refused too where the configuration claims to apply
+  // the group rule.
+  const authenticating = (name, port, cookie, outsider) => ({
     port,
     load: { host: appHost(port), headers: { Cookie: cookie, ...spoof } },
     check: async () => {
@@ -522,23 +525,20 @@ async function main() {
     { label: 'proxy-wasm filter setting identity headers, no checks', ...headerFloor, port: headersPort, load: { host: `app.example.test:${headersPort}`, headers: { Cookie: taCookie, ...spoof } } },
     { label: "Envoy's native oauth2 filter", ...native, port: oauth2Port, load: { host: `app.example.test:${oauth2Port}`, headers: { Cookie: oauth2Cookie } },
       check: async () => { await mustRefuse('oauth2', oauth2Port, `app.example.test:${oauth2Port}`); await mustAccept('oauth2', oauth2Port, `app.example.test:${oauth2Port}`, oauth2Cookie); } },
-    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers', ...jwtVerify, ...comparison('jwt', jwtVerify.port, jwt) },
-    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers', ...jwtHeaders, ...comparison('jwt with headers', jwtHeaders.port, jwt, jwtCookie(jwtKey, BOB)) },
-    { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...comparison('forward auth', forward.port, forwardCookie, forwardOutsider) },
-    { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, port: taPort, load: { host: appHost(taPort), headers: { Cookie: taCookie, ...spoof } },
-      check: async () => { await mustRefuse('tinyauth', taPort, appHost(taPort)); await mustAccept('tinyauth', taPort, appHost(taPort), taCookie); } },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), no headers', ...jwtVerify, ...authenticating('jwt', jwtVerify.port, jwt) },
+    { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers', ...jwtHeaders, ...authenticating('jwt with headers', jwtHeaders.port, jwt, jwtCookie(jwtKey, BOB)) },
+    { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...authenticating('forward auth', forward.port, forwardCookie, forwardOutsider) },
+    { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, ...authenticating('tinyauth', taPort, taCookie) },
     { label: `tinyauth-wasm, ${many.length} sessions, 1 app`, ...ta, port: taPort, load: { host: appHost(taPort), headers: spoof, script, scriptArgs: [cookieFile] },
       check: async () => {
         await mustRefuse('tinyauth (many)', taPort, appHost(taPort));
         for (const c of many.slice(0, 20)) await mustAccept('tinyauth (many)', taPort, appHost(taPort), c);
         return many.length > 20 ? `${CHECKED} (20 of them, picked in order)` : `${CHECKED} (each of them)`;
       } },
-    { label: 'tinyauth-wasm, 1 session, 100 apps', ...ta100, port: ta100Port, load: { host: appHost(ta100Port), headers: { Cookie: ta100Cookie, ...spoof } },
-      check: async () => { await mustRefuse('tinyauth 100 apps', ta100Port, appHost(ta100Port)); await mustAccept('tinyauth 100 apps', ta100Port, appHost(ta100Port), ta100Cookie); } },
+    { label: 'tinyauth-wasm, 1 session, 100 apps', ...ta100, ...authenticating('tinyauth 100 apps', ta100Port, ta100Cookie) },
   ];
   if (baseline) {
-    targets.splice(targets.findIndex((t) => t.label.startsWith('tinyauth-wasm')) + 1, 0, { label: `baseline build (${path.basename(BASELINE_WASM)}, ${(fs.statSync(BASELINE_WASM).size / 1024).toFixed(0)} KiB), 1 session, 1 app`, ...baseline, port: basePort, load: { host: appHost(basePort), headers: { Cookie: baseCookie, ...spoof } },
-      check: async () => { await mustRefuse('baseline', basePort, appHost(basePort)); await mustAccept('baseline', basePort, appHost(basePort), baseCookie); } });
+    targets.splice(targets.findIndex((t) => t.label.startsWith('tinyauth-wasm')) + 1, 0, { label: `baseline build (${path.basename(BASELINE_WASM)}, ${(fs.statSync(BASELINE_WASM).size / 1024).toFixed(0)} KiB), 1 session, 1 app`, ...baseline, ...authenticating('baseline', basePort, baseCookie) });
   }
   if (many.length < SESSIONS) throw new Error(`only ${many.length} distinct sessions for ${SESSIONS} logins`);
   // --only plain,noop,… keeps the configurations whose label contains one of the words.

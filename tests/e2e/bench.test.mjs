@@ -8,31 +8,19 @@
 // published figure.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { REPO_ROOT } from './lib/procs.mjs';
 
-const cargo = (dir, ...args) => execFileSync('cargo', ['build', '--quiet', ...args], { cwd: path.join(REPO_ROOT, dir), stdio: 'inherit' });
-
-before(() => {
-  if (spawnSync('wrk', ['--version']).error) {
-    throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
-  }
-  // What envoy-demo/bench.sh builds besides the shipped module (tests/run.sh builds that).
-  cargo('.', '--example', 'seal_session');
-  cargo('.', '--release', '--example', 'request_cost', '--target', 'wasm32-wasip1');
-  cargo('envoy-demo/bench/noop-filter', '--release', '--target', 'wasm32-wasip1');
-  cargo('envoy-demo/bench/jwt-filter', '--release', '--target', 'wasm32-wasip1');
-});
-
 test('one short round of the benchmark checks and measures every configuration', { timeout: 600_000 }, () => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-bench-')), 'BENCHMARK.md');
-  const run = spawnSync(process.execPath, [
-    path.join(REPO_ROOT, 'envoy-demo/bench/bench.mjs'),
+  // The README's one command, which also builds (and installs) what it needs.
+  const run = spawnSync('bash', [
+    path.join(REPO_ROOT, 'envoy-demo/bench.sh'),
     '--rounds', '1', '--duration', '1', '--sessions', '4', '--no-perf', '--out', out,
   ], { encoding: 'utf8', timeout: 540_000 });
   assert.equal(run.status, 0, `the benchmark failed:\n${run.stderr.slice(-4000)}`);
