@@ -187,7 +187,29 @@ async function memoryParts(envoy) {
   const heap = JSON.parse((await envoy.admin('/memory')).body);
   parts.mallocInUse = Number(heap.allocated) / 2 ** 20;
   parts.mallocKept = (Number(heap.heap_size) - Number(heap.allocated)) / 2 ** 20;
+  parts.kept = tcmallocFreelists((await envoy.admin('/memory/tcmalloc')).body);
   return parts;
+}
+
+/**
+ * Where tcmalloc keeps the freed memory, from its stats page (admin
+ * /memory/tcmalloc, lines like `MALLOC: +  4488840 (  4.3 MiB) Bytes in
+ * transfer cache freelist`), in MiB: the per-thread caches, the transfer and
+ * central caches, and the page heap. Undefined when the page has none of
+ * these lines (an Envoy built with another allocator).
+ */
+function tcmallocFreelists(stats) {
+  const bytes = (what) => {
+    const m = new RegExp(`^MALLOC:\\s+\\+?\\s*(\\d+) \\(.*\\) Bytes in ${what}$`, 'm').exec(stats);
+    return m ? Number(m[1]) / 2 ** 20 : undefined;
+  };
+  const threads = bytes('thread cache freelists');
+  const transfer = bytes('transfer cache freelist');
+  const central = bytes('central cache freelist');
+  const pageHeap = bytes('page heap freelist');
+  if ([threads, transfer, central, pageHeap].includes(undefined)) return undefined;
+  // tcmalloc built with per-CPU caches keeps there what it otherwise keeps per thread.
+  return { threads: threads + (bytes('per-CPU cache freelist') ?? 0), shared: transfer + central + (bytes('Sharded cache freelist') ?? 0), pageHeap };
 }
 
 function parseLatency(text) {
@@ -692,7 +714,7 @@ function memoryTable(rows) {
   const names = { plain: 'plain Envoy', floor: 'cookie-reading floor', tinyauth: 'tinyauth-wasm' };
   const mib = (v) => v.toFixed(1);
   const parts = one?.parts ? [
-    'Where the memory goes with 1 worker (MiB: file-backed pages from /proc/<pid>/smaps, V8\'s executable pages, and the malloc heap from the admin `/memory` endpoint, split into what is in use and what tcmalloc keeps after it was freed; the rest is thread stacks, Wasm linear memories and other anonymous mappings):',
+    'Where the memory goes with 1 worker (MiB: file-backed pages from /proc/<pid>/smaps, V8\'s executable pages, and the malloc heap from the admin `/memory` endpoint, split into what is in use and what tcmalloc keeps after it was freed; the rest is thread stacks, Wasm linear memories, tcmalloc\'s own metadata and other anonymous mappings):',
     '',
     '| Envoy | RSS | binary and libraries | compiled Wasm code | malloc in use | malloc freed but kept | rest |',
     '|---|---|---|---|---|---|---|',
@@ -702,6 +724,17 @@ function memoryTable(rows) {
       return `| ${names[kind]} | ${mib(one[kind])} | ${mib(p.fileBacked)} | ${mib(p.code)} | ${mib(p.mallocInUse)} | ${mib(p.mallocKept)} | ${mib(rest)} |`;
     }),
     '',
+    ...(['plain', 'floor', 'tinyauth'].every((kind) => one.parts[kind].kept) ? [
+      'Where tcmalloc keeps the freed memory (MiB, from the admin `/memory/tcmalloc` page): the caches of the threads that freed it (a Wasm filter adds V8\'s worker thread, which compiles the module, to Envoy\'s threads), the caches shared between threads, and whole free pages. None of it goes back to the system unless the bootstrap\'s `memory_allocator_manager` asks tcmalloc to release it, and that releases free pages:',
+      '',
+      '| Envoy | per-thread caches | transfer and central caches | free pages |',
+      '|---|---|---|---|',
+      ...['plain', 'floor', 'tinyauth'].map((kind) => {
+        const k = one.parts[kind].kept;
+        return `| ${names[kind]} | ${mib(k.threads)} | ${mib(k.shared)} | ${mib(k.pageHeap)} |`;
+      }),
+      '',
+    ] : []),
   ] : [];
   return [
     'Memory by number of workers (`--concurrency` 1, 2, 4; each a fresh Envoy, RSS after 2 s of load; tinyauth-wasm checked to refuse without and accept with the session):',
