@@ -712,24 +712,25 @@ function memoryTable(rows) {
   const over = (r, kind) => r[kind] - r.plain;
   const one = rows.find((r) => r.workers === 1);
   const names = { plain: 'plain Envoy', floor: 'cookie-reading floor', tinyauth: 'tinyauth-wasm' };
+  const kinds = Object.keys(names);
   const mib = (v) => v.toFixed(1);
   const parts = one?.parts ? [
     'Where the memory goes with 1 worker (MiB: file-backed pages from /proc/<pid>/smaps, V8\'s executable pages, and the malloc heap from the admin `/memory` endpoint, split into what is in use and what tcmalloc keeps after it was freed; the rest is thread stacks, Wasm linear memories, tcmalloc\'s own metadata and other anonymous mappings):',
     '',
     '| Envoy | RSS | binary and libraries | compiled Wasm code | malloc in use | malloc freed but kept | rest |',
     '|---|---|---|---|---|---|---|',
-    ...['plain', 'floor', 'tinyauth'].map((kind) => {
+    ...kinds.map((kind) => {
       const p = one.parts[kind];
       const rest = one[kind] - p.fileBacked - p.code - p.mallocInUse - p.mallocKept;
       return `| ${names[kind]} | ${mib(one[kind])} | ${mib(p.fileBacked)} | ${mib(p.code)} | ${mib(p.mallocInUse)} | ${mib(p.mallocKept)} | ${mib(rest)} |`;
     }),
     '',
-    ...(['plain', 'floor', 'tinyauth'].every((kind) => one.parts[kind].kept) ? [
+    ...(kinds.every((kind) => one.parts[kind].kept) ? [
       'Where tcmalloc keeps the freed memory (MiB, from the admin `/memory/tcmalloc` page): the caches of the threads that freed it (a Wasm filter adds V8\'s worker thread, which compiles the module, to Envoy\'s threads), the caches shared between threads, and whole free pages. None of it goes back to the system unless the bootstrap\'s `memory_allocator_manager` asks tcmalloc to release it, and that releases free pages:',
       '',
       '| Envoy | per-thread caches | transfer and central caches | free pages |',
       '|---|---|---|---|',
-      ...['plain', 'floor', 'tinyauth'].map((kind) => {
+      ...kinds.map((kind) => {
         const k = one.parts[kind].kept;
         return `| ${names[kind]} | ${mib(k.threads)} | ${mib(k.shared)} | ${mib(k.pageHeap)} |`;
       }),
