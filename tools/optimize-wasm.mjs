@@ -1,6 +1,9 @@
 // Turns cargo's release module into the shipped one:
 //
-//   node tools/optimize-wasm.mjs IN.wasm OUT.wasm
+//   node tools/optimize-wasm.mjs [--exports NAME,NAME,...] IN.wasm OUT.wasm
+//
+// (--exports replaces KEEP: the benchmark builds its floor and JWT filters,
+// which implement fewer callbacks, the same way as the shipped module.)
 //
 // 1. Exports only the proxy-wasm callbacks the filter implements. The Rust SDK
 //    exports every callback of the ABI, and Envoy enters the VM for each one
@@ -48,17 +51,31 @@ const FEATURES = ['bulk-memory', 'sign-ext', 'nontrapping-float-to-int', 'mutabl
 const exportsOf = (file) =>
   WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(file))).map((e) => e.name);
 
-function main([input, output]) {
-  if (!input || !output) throw new Error('usage: node tools/optimize-wasm.mjs IN.wasm OUT.wasm');
+/** `[--exports LIST] IN OUT` → what to keep, and the two files. */
+function parseArgs(args) {
+  let keep = KEEP;
+  const rest = [...args];
+  if (rest[0] === '--exports') {
+    keep = (rest[1] ?? '').split(',').filter(Boolean);
+    if (!keep.length) throw new Error('--exports needs a comma-separated list of export names');
+    rest.splice(0, 2);
+  }
+  const [input, output, extra] = rest;
+  if (!input || !output || extra) throw new Error('usage: node tools/optimize-wasm.mjs [--exports NAME,NAME,...] IN.wasm OUT.wasm');
+  return { keep, input, output };
+}
+
+function main(args) {
+  const { keep, input, output } = parseArgs(args);
   if (!fs.existsSync(WASM_OPT)) {
     throw new Error(`binaryen's wasm-opt not found at ${WASM_OPT}; run: bash tests/setup.sh node`);
   }
   const before = exportsOf(input);
-  const missing = KEEP.filter((name) => !before.includes(name));
+  const missing = keep.filter((name) => !before.includes(name));
   if (missing.length) throw new Error(`${input} does not export ${missing.join(', ')}`);
-  const unknown = before.filter((name) => !KEEP.includes(name) && !name.startsWith('proxy_on_'));
+  const unknown = before.filter((name) => !keep.includes(name) && !name.startsWith('proxy_on_'));
   if (unknown.length) throw new Error(`${input} exports ${unknown.join(', ')}, which this script does not know`);
-  const drop = before.filter((name) => !KEEP.includes(name));
+  const drop = before.filter((name) => !keep.includes(name));
   // Written next to OUT and renamed only once checked: a failed or interrupted
   // run must not leave a module that the next build takes as up to date.
   const partial = `${output}.partial`;
@@ -69,8 +86,8 @@ function main([input, output]) {
     args.push('-Oz', '--one-caller-inline-max-function-size', '100');
     execFileSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     const after = exportsOf(partial);
-    if (after.length !== KEEP.length || KEEP.some((name) => !after.includes(name))) {
-      throw new Error(`wasm-opt's output exports [${after.join(', ')}], expected [${KEEP.join(', ')}]`);
+    if (after.length !== keep.length || keep.some((name) => !after.includes(name))) {
+      throw new Error(`wasm-opt's output exports [${after.join(', ')}], expected [${keep.join(', ')}]`);
     }
     fs.renameSync(partial, output);
   } finally {

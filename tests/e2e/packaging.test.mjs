@@ -120,6 +120,27 @@ test('the optimizer refuses a module that lacks a callback the filter needs', ()
   }
 });
 
+test('the optimizer keeps exactly the exports --exports names (as the benchmark builds its comparison filters)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-opt-'));
+  try {
+    // (module (memory (export "memory") 1) (func (export "proxy_on_log")))
+    const bytes = Buffer.from('0061736d01000000010401600000030201000503010001071902066d656d6f727902000c70726f78795f6f6e5f6c6f6700000a040102000b', 'hex');
+    const input = path.join(dir, 'in.wasm');
+    const output = path.join(dir, 'out.wasm');
+    fs.writeFileSync(input, bytes);
+    assert.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name), ['memory', 'proxy_on_log']);
+    const tool = path.join(REPO_ROOT, 'tools/optimize-wasm.mjs');
+    execFileSync(process.execPath, [tool, '--exports', 'memory', input, output], { stdio: 'pipe' });
+    assert.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(output))).map((e) => e.name), ['memory']);
+    assert.throws(
+      () => execFileSync(process.execPath, [tool, '--exports', '', input, output], { stdio: 'pipe' }),
+      (err) => /--exports needs a comma-separated list/.test(String(err.stderr)),
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the demo runs Envoy through func-e when func-e is installed', async (t) => {
   const envoy = envoyBinary();
   const shimDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-func-e-'));
