@@ -16,8 +16,8 @@
 //    V8's compiler then keeps 12 MiB more of Envoy's memory) and without
 //    merging similar functions (1.6 MiB more); measured, see README
 //    "Performance".
-// 3. Checks the result (it compiles, and its exports are exactly KEEP) before
-//    it replaces OUT.
+// 3. Checks the result (it compiles, and its exports are exactly KEEP, or the
+//    --exports list) before it replaces OUT.
 //
 // binaryen comes from tests/e2e/node_modules (pinned in its package.json).
 
