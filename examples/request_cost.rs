@@ -87,11 +87,14 @@ fn main() {
     let view = RequestView::from_headers(&headers);
     let value = session.seal(key);
     let payload = vec![7u8; 200];
-    measure("MAC of 200 bytes (BLAKE2s)", rounds, || {
+    measure("MAC of 200 bytes (HMAC-SHA256)", rounds, || {
         key.sign_parts(&[&payload])[0] as usize
     });
     measure("base64 of the cookie", rounds, || {
-        tinyauth_wasm::base64::decode_url(&value).map_or(0, |v| v.len())
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&value)
+            .map_or(0, |v| v.len())
     });
     measure("open the session cookie", rounds, || {
         Session::open_at(

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Json, Object};
+use crate::document::Object;
 
 use crate::discovery::RuntimeUpdate;
 use crate::login_flow::LoginFlow;
@@ -107,11 +107,12 @@ impl Response {
 
     /// Tinyauth's JSON shape: `{"status": N, "message": "..."}`.
     #[must_use]
-    pub fn json(self, body: &Json) -> Self {
+    pub fn json(self, body: &impl serde::Serialize) -> Self {
         let mut response = self
             .header("content-type", "application/json")
             .header("cache-control", "no-store");
-        response.body = body.to_string().into_bytes();
+        // Our own plain structs always serialise.
+        response.body = serde_json::to_vec(body).unwrap_or_default();
         response
     }
 

@@ -6,7 +6,9 @@
 //! The state is per VM (one per Envoy worker); it is a cache of what the
 //! provider publishes, so nothing depends on VMs agreeing.
 
-use crate::json::{Json, Object};
+use serde::Deserialize;
+
+use crate::document;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
@@ -332,6 +334,9 @@ pub fn on_fetch_reply(
     }
 }
 
+/// The members of a discovery document the filter reads; each must have the
+/// right type when present.
+#[derive(Deserialize)]
 struct Metadata {
     issuer: String,
     authorization_endpoint: Option<String>,
@@ -339,30 +344,8 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
     end_session_endpoint: Option<String>,
-    authorization_response_iss_parameter_supported: bool,
-}
-
-impl Metadata {
-    /// The members the filter uses; `None` when the document is not an object
-    /// with a string `issuer`, or one of these members has the wrong type.
-    fn parse(body: &[u8]) -> Option<Self> {
-        let doc = Object::parse(body)?;
-        let text = |name: &str| doc.string(name);
-        Some(Self {
-            issuer: text("issuer").ok()??,
-            authorization_endpoint: text("authorization_endpoint").ok()?,
-            token_endpoint: text("token_endpoint").ok()?,
-            userinfo_endpoint: text("userinfo_endpoint").ok()?,
-            jwks_uri: text("jwks_uri").ok()?,
-            end_session_endpoint: text("end_session_endpoint").ok()?,
-            authorization_response_iss_parameter_supported: match doc
-                .get("authorization_response_iss_parameter_supported")
-            {
-                None | Some(Json::Null) => false,
-                Some(value) => value.as_bool()?,
-            },
-        })
-    }
+    /// RFC 9207; absent or `null` means false.
+    authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 /// Reads a discovery document (OpenID Connect Discovery 1.0 §3) and merges it
@@ -374,8 +357,8 @@ fn discovered_endpoints(
     provider: &Provider,
     body: &[u8],
 ) -> Result<Endpoints, String> {
-    let meta = Metadata::parse(body)
-        .ok_or_else(|| "the discovery document is not JSON with an issuer".to_owned())?;
+    let meta = document::parse::<Metadata>(body)
+        .map_err(|_| "the discovery document is not JSON with an issuer".to_owned())?;
     let issuer = meta.issuer.trim_end_matches('/').to_owned();
     let expected = provider.expected_issuer();
     if issuer != expected.trim_end_matches('/') {
@@ -444,6 +427,8 @@ fn discovered_endpoints(
             meta.end_session_endpoint.as_ref(),
             "end_session_endpoint",
         )?,
-        iss_parameter_supported: meta.authorization_response_iss_parameter_supported,
+        iss_parameter_supported: meta
+            .authorization_response_iss_parameter_supported
+            .unwrap_or(false),
     })
 }

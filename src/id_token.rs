@@ -1,24 +1,29 @@
 //! ID-token verification (OIDC Core §3.1.3.7), done once per login at the
-//! callback: a compact JWS signed with an allowed algorithm by a key of the
-//! provider's JWKS, then `iss`, `aud`, `azp`, `exp`, `iat`, `nonce` and `sub`.
-//! `alg: none` and HMAC algorithms are never accepted (the provider's public key
-//! must not double as an HMAC secret).
+//! callback. `jwt-simple` checks the compact JWS, the signature with the key
+//! the header's `alg` and `kid` select, `crit`, `typ`, `iss`, `aud`, `nonce`,
+//! `exp` and `iat` with the clock skew. On top of that, and on the claims read
+//! again with duplicate member names refused: every `aud` entry and `azp` must
+//! be this client, `exp` and `iat` must be present, and `sub` must be set.
 
+use std::collections::HashSet;
 use std::fmt;
 
-use crate::base64::decode_url;
-use crate::crypto::ct_eq;
-use crate::ecdsa::Curve;
-use crate::json::{Json, Object};
-use crate::jwk::{Jwks, PublicKey};
-use crate::rsa_verify::Hash;
-use crate::sha::{sha256, sha384};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_simple::algorithms::{
+    ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, RSAPublicKeyLike,
+};
+use jwt_simple::claims::{JWTClaims, NoCustomClaims};
+use jwt_simple::common::VerificationOptions;
+use jwt_simple::prelude::{Duration, UnixTimeStamp};
+use jwt_simple::token::Token;
+use jwt_simple::JWTError;
+use serde_json::Value;
 
-/// Signature algorithms the filter accepts: everything Pocket ID can rotate to
-/// that has a public key.
-pub const ALLOWED_ALGS: [&str; 9] = [
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+use crate::document::{self, Object};
+use crate::jwk::{Jwks, VerifyingKey, ALLOWED_ALGS};
+use crate::oidc::printable;
+
 /// Longer tokens are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
@@ -78,139 +83,128 @@ impl fmt::Display for Rejected {
     }
 }
 
-/// The parts of a compact JWS, decoded.
-struct Jws<'t> {
-    alg: String,
-    kid: Option<String>,
-    signing_input: &'t [u8],
-    signature: Vec<u8>,
-    claims: Object,
-}
-
-fn split(token: &str) -> Result<Jws<'_>, Rejected> {
+/// Verifies `token` and returns its claims.
+pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations<'_>) -> Result<Object, Rejected> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Rejected::Malformed("longer than 16 KiB"));
     }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Rejected::Malformed("not three dot-separated parts"));
-    };
-    // The parser refuses duplicate member names, so a token cannot carry two
-    // different `alg`, `aud` or `nonce` values.
-    let header: Object = decode_url(header)
-        .and_then(|bytes| Object::parse(&bytes))
-        .ok_or(Rejected::Malformed("header is not base64url JSON"))?;
-    let alg = header
-        .get("alg")
-        .and_then(Json::as_str)
-        .ok_or(Rejected::Malformed("header has no alg"))?
-        .to_owned();
-    if header.contains_key("crit") {
-        return Err(Rejected::Malformed("header has crit extensions"));
+    let (alg, kid) = header(token)?;
+    if !ALLOWED_ALGS.contains(&alg.as_str()) {
+        return Err(Rejected::DisallowedAlg(printable(&alg, 16)));
     }
-    let kid = header.get("kid").and_then(Json::as_str).map(str::to_owned);
-    let claims: Object = decode_url(payload)
-        .and_then(|bytes| Object::parse(&bytes))
-        .ok_or(Rejected::Malformed("payload is not base64url JSON"))?;
-    let signature =
-        decode_url(signature).ok_or(Rejected::Malformed("signature is not base64url"))?;
-    let signing_input_len = token.len() - signature_part_len(token);
-    let signing_input = token
-        .as_bytes()
-        .get(..signing_input_len)
-        .ok_or(Rejected::Malformed("truncated"))?;
-    Ok(Jws {
-        alg,
-        kid,
-        signing_input,
-        signature,
-        claims,
-    })
-}
-
-/// Length of `.signature` at the end of the token.
-fn signature_part_len(token: &str) -> usize {
-    token.rfind('.').map_or(0, |dot| token.len() - dot)
-}
-
-/// Verifies `token` and returns its claims.
-pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations<'_>) -> Result<Object, Rejected> {
-    let parsed = split(token)?;
-    if !ALLOWED_ALGS.contains(&parsed.alg.as_str()) {
-        return Err(Rejected::DisallowedAlg(crate::oidc::printable(
-            &parsed.alg,
-            16,
-        )));
-    }
-    if parsed.signature.is_empty() {
-        return Err(Rejected::BadSignature);
-    }
-    let candidates: Vec<_> = jwks
-        .candidates(&parsed.alg, parsed.kid.as_deref())
-        .collect();
-    let key = match (candidates.as_slice(), &parsed.kid) {
-        ([only], _) => &only.key,
+    let candidates: Vec<&VerifyingKey> = jwks.candidates(&alg, kid.as_deref()).collect();
+    let verified = match (candidates.as_slice(), &kid) {
+        ([only], _) => check_with(only, token, expect),
         ([], Some(kid)) if !jwks.has_kid(kid) => {
-            return Err(Rejected::UnknownKeyId(crate::oidc::printable(kid, 64)))
+            return Err(Rejected::UnknownKeyId(printable(kid, 64)))
         }
         ([], _) => return Err(Rejected::NoMatchingKey),
         (_, None) => return Err(Rejected::AmbiguousKey),
         // Two keys share a kid: try each (a provider mid-rotation may do this).
-        (several, Some(_)) => {
-            return several
-                .iter()
-                .find(|jwk| {
-                    check_signature(
-                        &jwk.key,
-                        &parsed.alg,
-                        parsed.signing_input,
-                        &parsed.signature,
-                    )
-                })
-                .ok_or(Rejected::BadSignature)
-                .and_then(|_| check_claims(parsed.claims, expect))
-        }
+        (several, Some(_)) => several
+            .iter()
+            .map(|key| check_with(key, token, expect))
+            .find(|outcome| *outcome != Err(Rejected::BadSignature))
+            .unwrap_or(Err(Rejected::BadSignature)),
     };
-    if !check_signature(key, &parsed.alg, parsed.signing_input, &parsed.signature) {
-        return Err(Rejected::BadSignature);
-    }
-    check_claims(parsed.claims, expect)
-}
-
-fn check_signature(key: &PublicKey, alg: &str, input: &[u8], signature: &[u8]) -> bool {
-    match (key, alg) {
-        (PublicKey::Rsa(key), "RS256") => key.verify_pkcs1v15(Hash::Sha256, input, signature),
-        (PublicKey::Rsa(key), "RS384") => key.verify_pkcs1v15(Hash::Sha384, input, signature),
-        (PublicKey::Rsa(key), "RS512") => key.verify_pkcs1v15(Hash::Sha512, input, signature),
-        (PublicKey::Rsa(key), "PS256") => key.verify_pss(Hash::Sha256, input, signature),
-        (PublicKey::Rsa(key), "PS384") => key.verify_pss(Hash::Sha384, input, signature),
-        (PublicKey::Rsa(key), "PS512") => key.verify_pss(Hash::Sha512, input, signature),
-        // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
-        // 7518 §3.4): a key of the other curve never verifies.
-        (PublicKey::Ec(key), "ES256") => {
-            key.curve() == Curve::P256 && key.verify_prehashed(&sha256(input), signature)
+    match verified {
+        // jwt-simple could not read the (signed) claims: say which claim is
+        // wrong where our own reading can tell.
+        Err(Rejected::Malformed(PAYLOAD_NOT_JSON)) => {
+            check_claims(token, expect).and(Err(Rejected::Malformed(PAYLOAD_NOT_JSON)))
         }
-        (PublicKey::Ec(key), "ES384") => {
-            key.curve() == Curve::P384 && key.verify_prehashed(&sha384(input), signature)
-        }
-        (PublicKey::Ed25519(key), "EdDSA") => {
-            <&[u8; 64]>::try_from(signature).is_ok_and(|sig| key.verify(input, sig))
-        }
-        _ => false,
+        Err(rejected) => Err(rejected),
+        Ok(()) => check_claims(token, expect),
     }
 }
 
-fn check_claims(claims: Object, expect: &Expectations<'_>) -> Result<Object, Rejected> {
-    if claims.get("iss").and_then(Json::as_str) != Some(expect.issuer) {
-        return Err(Rejected::InvalidIssuer);
+const PAYLOAD_NOT_JSON: &str = "payload is not base64url JSON";
+
+/// The header's `alg` and `kid`, read by `jwt-simple` (unverified, to pick
+/// the key) after our own duplicate-member check on the header.
+fn header(token: &str) -> Result<(String, Option<String>), Rejected> {
+    let header_part = token.split('.').next().unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(header_part)
+        .ok()
+        .and_then(|bytes| document::object(&bytes).ok())
+        .ok_or(Rejected::Malformed("header is not base64url JSON"))?;
+    let metadata =
+        Token::decode_metadata(token).map_err(|_| Rejected::Malformed("header is unreadable"))?;
+    Ok((
+        metadata.algorithm().to_owned(),
+        metadata.key_id().map(str::to_owned),
+    ))
+}
+
+/// The signature and the claims `jwt-simple` checks.
+fn check_with(key: &VerifyingKey, token: &str, expect: &Expectations<'_>) -> Result<(), Rejected> {
+    let options = VerificationOptions {
+        allowed_issuers: Some(HashSet::from([expect.issuer.to_owned()])),
+        allowed_audiences: Some(HashSet::from([expect.client_id.to_owned()])),
+        required_nonce: Some(expect.nonce.to_owned()),
+        time_tolerance: Some(Duration::from_secs(expect.skew)),
+        artificial_time: Some(UnixTimeStamp::from_secs(expect.now)),
+        max_token_length: Some(MAX_TOKEN_BYTES),
+        ..VerificationOptions::default()
+    };
+    let result: Result<JWTClaims<NoCustomClaims>, jwt_simple::Error> = match key {
+        VerifyingKey::Rs256(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Rs384(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Rs512(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Ps256(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Ps384(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Ps512(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Es256(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::Es384(key) => key.verify_token(token, Some(options)),
+        VerifyingKey::EdDsa(key) => key.verify_token(token, Some(options)),
+    };
+    result.map(|_| ()).map_err(|err| rejection(&err))
+}
+
+fn rejection(err: &jwt_simple::Error) -> Rejected {
+    match err.downcast_ref::<JWTError>() {
+        Some(JWTError::InvalidSignature) => Rejected::BadSignature,
+        Some(JWTError::RequiredIssuerMismatch | JWTError::RequiredIssuerMissing) => {
+            Rejected::InvalidIssuer
+        }
+        Some(JWTError::RequiredAudienceMismatch | JWTError::RequiredAudienceMissing) => {
+            Rejected::InvalidAudience
+        }
+        Some(JWTError::RequiredNonceMismatch | JWTError::RequiredNonceMissing) => {
+            Rejected::InvalidNonce
+        }
+        Some(JWTError::TokenHasExpired) => Rejected::Expired,
+        Some(JWTError::ClockDrift | JWTError::TokenNotValidYet) => Rejected::IssuedInTheFuture,
+        Some(JWTError::UnknownCriticalExtension) => {
+            Rejected::Malformed("header has crit extensions")
+        }
+        Some(JWTError::NotJWT) => Rejected::Malformed("typ is not JWT"),
+        Some(JWTError::TokenTooLong) => Rejected::Malformed("longer than 16 KiB"),
+        // A signature part that is not base64url, or no signature at all, is
+        // a signature that does not verify.
+        Some(JWTError::CompactEncodingError) => {
+            Rejected::Malformed("not three dot-separated parts")
+        }
+        _ if err.is::<serde_json::Error>() => Rejected::Malformed(PAYLOAD_NOT_JSON),
+        _ => Rejected::BadSignature,
     }
+}
+
+/// The checks `jwt-simple` leaves to the relying party, on the claims read
+/// with duplicate member names refused.
+fn check_claims(token: &str, expect: &Expectations<'_>) -> Result<Object, Rejected> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| document::object(&bytes).ok())
+        .ok_or(Rejected::Malformed(PAYLOAD_NOT_JSON))?;
     // Every audience must be this client: OIDC Core says to reject tokens that
     // name audiences the client does not trust.
     let audience_ok = match claims.get("aud") {
-        Some(Json::String(aud)) => aud == expect.client_id,
-        Some(Json::Array(auds)) => {
+        Some(Value::String(aud)) => aud == expect.client_id,
+        Some(Value::Array(auds)) => {
             !auds.is_empty()
                 && auds
                     .iter()
@@ -226,30 +220,15 @@ fn check_claims(claims: Object, expect: &Expectations<'_>) -> Result<Object, Rej
             return Err(Rejected::InvalidAuthorizedParty);
         }
     }
-    let exp = claims
-        .get("exp")
-        .and_then(Json::as_u64)
-        .ok_or(Rejected::Expired)?;
-    if expect.now >= exp.saturating_add(expect.skew) {
+    if !claims.get("exp").is_some_and(Value::is_number) {
         return Err(Rejected::Expired);
     }
-    let iat = claims
-        .get("iat")
-        .and_then(Json::as_u64)
-        .ok_or(Rejected::MissingIssuedAt)?;
-    if iat > expect.now.saturating_add(expect.skew) {
-        return Err(Rejected::IssuedInTheFuture);
-    }
-    let nonce = claims
-        .get("nonce")
-        .and_then(Json::as_str)
-        .unwrap_or_default();
-    if !ct_eq(nonce.as_bytes(), expect.nonce.as_bytes()) {
-        return Err(Rejected::InvalidNonce);
+    if !claims.get("iat").is_some_and(Value::is_number) {
+        return Err(Rejected::MissingIssuedAt);
     }
     if claims
         .get("sub")
-        .and_then(Json::as_str)
+        .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {
         return Err(Rejected::MissingSubject);

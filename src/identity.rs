@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use crate::json::{Json, Object};
+use serde_json::Value;
+
+use crate::document::{self, Object};
 
 use crate::config::ClaimNames;
 
@@ -55,7 +57,7 @@ impl Identity {
         let text = |key: &str| {
             claims
                 .get(key)
-                .and_then(Json::as_str)
+                .and_then(Value::as_str)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
@@ -80,30 +82,30 @@ impl Identity {
 
     /// Parses a claims document (a userinfo body) into its claims.
     pub fn parse_claims(body: &[u8]) -> Result<Object, ClaimsError> {
-        Object::parse(body).ok_or(ClaimsError::NotAnObject)
+        document::object(body).map_err(|_| ClaimsError::NotAnObject)
     }
 
     /// Whether the claims say the email address is verified (`email_verified`
     /// `true`, or the string `"true"` some providers send).
     pub fn email_verified(claims: &Object) -> bool {
         match claims.get("email_verified") {
-            Some(Json::Bool(verified)) => *verified,
-            Some(Json::String(text)) => text.eq_ignore_ascii_case("true"),
+            Some(Value::Bool(verified)) => *verified,
+            Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
             _ => false,
         }
     }
 }
 
-fn groups_claim(value: Option<&Json>) -> Vec<String> {
+fn groups_claim(value: Option<&Value>) -> Vec<String> {
     let mut groups: Vec<String> = match value {
-        Some(Json::Array(items)) => items
+        Some(Value::Array(items)) => items
             .iter()
-            .filter_map(Json::as_str)
+            .filter_map(Value::as_str)
             .map(str::trim)
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
             .collect(),
-        Some(Json::String(list)) => list
+        Some(Value::String(list)) => list
             .split(',')
             .map(str::trim)
             .filter(|g| !g.is_empty())

@@ -1,47 +1,88 @@
-//! JSON Web Key Sets (RFC 7517): the provider's public keys, parsed once per
-//! fetch into ready-to-use verifying keys. Entries the filter cannot use
-//! (encryption keys, unknown key types or curves, malformed or weak keys) are
-//! skipped with a note, never fatal — one odd key must not stop every login.
+//! JSON Web Key Sets (RFC 7517): the provider's public keys, imported once per
+//! fetch into `jwt-simple`'s verifying keys. Import is strict (`jwt-simple`
+//! checks the key type, curve, `use`, `key_ops`, a pinned `alg`, the point or
+//! modulus, and refuses member names given twice). Entries the filter cannot
+//! use are skipped with a note, never fatal: one odd key must not stop every
+//! login.
 
 use std::fmt;
 
-use crate::base64::decode_url;
-use crate::ecdsa::{self, Curve};
-use crate::ed25519;
-use crate::json::Json;
+use jwt_simple::algorithms::{
+    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, PS256PublicKey, PS384PublicKey,
+    PS512PublicKey, RS256PublicKey, RS384PublicKey, RS512PublicKey,
+};
+use jwt_simple::JWTError;
+use serde_json::Value;
 
-use crate::rsa_verify::RsaKey;
+use crate::document;
+use crate::oidc::printable;
 
-/// A verifying key.
+/// The signature algorithms the filter accepts: everything Pocket ID can rotate
+/// to that has a public key. `none` and HMAC are never accepted (the
+/// provider's public key must not double as an HMAC secret).
+pub const ALLOWED_ALGS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// A key imported for exactly one algorithm: a token signed with another
+/// algorithm can never reach it.
 #[derive(Clone)]
-pub enum PublicKey {
-    Rsa(RsaKey),
-    /// P-256 or P-384: the curve is inside.
-    Ec(ecdsa::VerifyingKey),
-    /// Boxed: the decoded point is far larger than the other variants.
-    Ed25519(Box<ed25519::VerifyingKey>),
+pub enum VerifyingKey {
+    Rs256(RS256PublicKey),
+    Rs384(RS384PublicKey),
+    Rs512(RS512PublicKey),
+    Ps256(PS256PublicKey),
+    Ps384(PS384PublicKey),
+    Ps512(PS512PublicKey),
+    Es256(ES256PublicKey),
+    Es384(ES384PublicKey),
+    EdDsa(Ed25519PublicKey),
 }
 
-impl fmt::Debug for PublicKey {
+impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Rsa(_) => "PublicKey::Rsa",
-            Self::Ec(key) => match key.curve() {
-                Curve::P256 => "PublicKey::Ec(P-256)",
-                Curve::P384 => "PublicKey::Ec(P-384)",
-            },
-            Self::Ed25519(_) => "PublicKey::Ed25519",
-        })
+        write!(f, "VerifyingKey({})", self.alg())
     }
 }
 
-/// One usable key of a set.
+impl VerifyingKey {
+    /// Imports `jwk` (its JSON text) for `alg`.
+    fn import(alg: &str, jwk: &str) -> Result<Self, jwt_simple::Error> {
+        Ok(match alg {
+            "RS256" => Self::Rs256(RS256PublicKey::from_jwk(jwk)?),
+            "RS384" => Self::Rs384(RS384PublicKey::from_jwk(jwk)?),
+            "RS512" => Self::Rs512(RS512PublicKey::from_jwk(jwk)?),
+            "PS256" => Self::Ps256(PS256PublicKey::from_jwk(jwk)?),
+            "PS384" => Self::Ps384(PS384PublicKey::from_jwk(jwk)?),
+            "PS512" => Self::Ps512(PS512PublicKey::from_jwk(jwk)?),
+            "ES256" => Self::Es256(ES256PublicKey::from_jwk(jwk)?),
+            "ES384" => Self::Es384(ES384PublicKey::from_jwk(jwk)?),
+            "EdDSA" => Self::EdDsa(Ed25519PublicKey::from_jwk(jwk)?),
+            _ => return Err(JWTError::AlgorithmMismatch.into()),
+        })
+    }
+
+    pub fn alg(&self) -> &'static str {
+        match self {
+            Self::Rs256(_) => "RS256",
+            Self::Rs384(_) => "RS384",
+            Self::Rs512(_) => "RS512",
+            Self::Ps256(_) => "PS256",
+            Self::Ps384(_) => "PS384",
+            Self::Ps512(_) => "PS512",
+            Self::Es256(_) => "ES256",
+            Self::Es384(_) => "ES384",
+            Self::EdDsa(_) => "EdDSA",
+        }
+    }
+}
+
+/// One usable key of a set: its `kid` and the algorithms it verifies (the
+/// pinned `alg`, else every allowed algorithm of its key type).
 #[derive(Debug, Clone)]
 pub struct Jwk {
     pub kid: Option<String>,
-    /// The `alg` the provider pinned to this key, if any.
-    pub alg: Option<String>,
-    pub key: PublicKey,
+    pub keys: Vec<VerifyingKey>,
 }
 
 /// A parsed key set, plus what was skipped (for the log).
@@ -61,63 +102,22 @@ impl fmt::Display for NotAKeySet {
     }
 }
 
-/// The members of a JWK the filter reads (RFC 7517 §4, RFC 7518 §6).
-struct RawKey {
-    kty: Option<String>,
-    kid: Option<String>,
-    alg: Option<String>,
-    use_: Option<String>,
-    crv: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
-}
-
-impl RawKey {
-    /// `None` unless `value` is an object whose members used here are strings.
-    fn read(value: &Json) -> Option<Self> {
-        let object = value.as_object()?;
-        let text = |name: &str| object.string(name).ok();
-        Some(Self {
-            kty: text("kty")?,
-            kid: text("kid")?,
-            alg: text("alg")?,
-            use_: text("use")?,
-            crv: text("crv")?,
-            n: text("n")?,
-            e: text("e")?,
-            x: text("x")?,
-            y: text("y")?,
-        })
-    }
-}
-
 impl Jwks {
     pub fn parse(body: &[u8]) -> Result<Self, NotAKeySet> {
-        let document = Json::parse(body).map_err(|_| NotAKeySet)?;
-        let keys = document
-            .get("keys")
-            .and_then(Json::as_array)
-            .ok_or(NotAKeySet)?;
+        let document = document::object(body).map_err(|_| NotAKeySet)?;
+        let Some(Value::Array(entries)) = document.get("keys") else {
+            return Err(NotAKeySet);
+        };
         let mut jwks = Self::default();
-        for (index, value) in keys.iter().enumerate() {
-            let label = |raw: &RawKey| {
-                raw.kid.as_deref().map_or_else(
-                    || format!("#{index}"),
-                    |kid| crate::oidc::printable(kid, 64),
-                )
-            };
-            match RawKey::read(value) {
-                None => jwks.skipped.push(format!("#{index}: not a JWK object")),
-                Some(raw) => match parse_key(&raw) {
-                    Ok(key) => jwks.keys.push(Jwk {
-                        kid: raw.kid.clone(),
-                        alg: raw.alg.clone(),
-                        key,
-                    }),
-                    Err(why) => jwks.skipped.push(format!("{}: {why}", label(&raw))),
-                },
+        for (index, entry) in entries.iter().enumerate() {
+            let text = |name: &str| entry.get(name).and_then(Value::as_str);
+            let label = text("kid").map_or_else(|| format!("#{index}"), |kid| printable(kid, 64));
+            match import(entry) {
+                Ok(keys) => jwks.keys.push(Jwk {
+                    kid: text("kid").map(str::to_owned),
+                    keys,
+                }),
+                Err(why) => jwks.skipped.push(format!("{label}: {why}")),
             }
         }
         Ok(jwks)
@@ -128,12 +128,12 @@ impl Jwks {
         &'a self,
         alg: &'a str,
         kid: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a Jwk> {
-        self.keys.iter().filter(move |jwk| {
-            kid.is_none_or(|kid| jwk.kid.as_deref() == Some(kid))
-                && jwk.alg.as_deref().is_none_or(|pinned| pinned == alg)
-                && key_fits(&jwk.key, alg)
-        })
+    ) -> impl Iterator<Item = &'a VerifyingKey> {
+        self.keys
+            .iter()
+            .filter(move |jwk| kid.is_none_or(|kid| jwk.kid.as_deref() == Some(kid)))
+            .flat_map(|jwk| jwk.keys.iter())
+            .filter(move |key| key.alg() == alg)
     }
 
     pub fn has_kid(&self, kid: &str) -> bool {
@@ -141,75 +141,54 @@ impl Jwks {
     }
 }
 
-/// Whether a key type can verify `alg`.
-fn key_fits(key: &PublicKey, alg: &str) -> bool {
-    match key {
-        PublicKey::Rsa(_) => matches!(
-            alg,
-            "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
-        ),
-        PublicKey::Ec(key) => matches!(
-            (key.curve(), alg),
-            (Curve::P256, "ES256") | (Curve::P384, "ES384")
-        ),
-        PublicKey::Ed25519(_) => alg == "EdDSA",
+/// The algorithms a key of this type and curve can verify.
+fn algs_for(kty: Option<&str>, crv: Option<&str>) -> &'static [&'static str] {
+    match (kty, crv) {
+        (Some("RSA"), _) => &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+        // ES256 is P-256 with SHA-256 and ES384 is P-384 with SHA-384 (RFC
+        // 7518 §3.4): a key of the other curve never verifies.
+        (Some("EC"), Some("P-256")) => &["ES256"],
+        (Some("EC"), Some("P-384")) => &["ES384"],
+        (Some("OKP"), Some("Ed25519")) => &["EdDSA"],
+        _ => &[],
     }
 }
 
-fn field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
-    let text = value.ok_or_else(|| format!("missing `{name}`"))?;
-    decode_url(text).ok_or_else(|| format!("`{name}` is not base64url"))
-}
-
+/// Imports one JWK for each algorithm it may verify.
 #[inline(never)]
-fn parse_key(raw: &RawKey) -> Result<PublicKey, String> {
-    if let Some(use_) = raw.use_.as_deref() {
-        if use_ != "sig" {
-            return Err(format!(
-                "use `{}` is not sig",
-                crate::oidc::printable(use_, 16)
-            ));
-        }
+fn import(entry: &Value) -> Result<Vec<VerifyingKey>, String> {
+    let text = |name: &str| entry.get(name).and_then(Value::as_str);
+    if !entry.is_object() {
+        return Err("not a JWK object".into());
     }
-    match (raw.kty.as_deref(), raw.crv.as_deref()) {
-        (Some("RSA"), _) => {
-            let n = field(raw.n.as_ref(), "n")?;
-            let e = field(raw.e.as_ref(), "e")?;
-            RsaKey::new(&n, &e)
-                .map(PublicKey::Rsa)
-                .map_err(|rejected| rejected.to_string())
-        }
-        (Some("EC"), Some("P-256")) => ec_key(raw, Curve::P256, "P-256"),
-        (Some("EC"), Some("P-384")) => ec_key(raw, Curve::P384, "P-384"),
-        (Some("OKP"), Some("Ed25519")) => {
-            let x: [u8; 32] = field(raw.x.as_ref(), "x")?
-                .try_into()
-                .map_err(|_| "Ed25519 `x` is not 32 bytes".to_owned())?;
-            // Small-order and non-canonical keys are refused here; no
-            // signature could verify under them with strict verification.
-            ed25519::VerifyingKey::from_bytes(&x)
-                .map(|key| PublicKey::Ed25519(Box::new(key)))
-                .ok_or_else(|| "invalid Ed25519 key".to_owned())
-        }
-        (kty, crv) => Err(format!(
+    if let Some(use_) = text("use").filter(|u| *u != "sig") {
+        return Err(format!("use `{}` is not sig", printable(use_, 16)));
+    }
+    let (kty, crv) = (text("kty"), text("crv"));
+    let algs: Vec<&str> = match text("alg") {
+        Some(pinned) if algs_for(kty, crv).contains(&pinned) => vec![pinned],
+        Some(pinned) => return Err(format!("alg `{}` is not allowed", printable(pinned, 16))),
+        None => algs_for(kty, crv).to_vec(),
+    };
+    if algs.is_empty() {
+        return Err(format!(
             "unsupported key type {}{}",
-            crate::oidc::printable(kty.unwrap_or("(none)"), 16),
-            crv.map(|c| format!("/{}", crate::oidc::printable(c, 16)))
+            printable(kty.unwrap_or("(none)"), 16),
+            crv.map(|c| format!("/{}", printable(c, 16)))
                 .unwrap_or_default()
-        )),
+        ));
     }
+    let json = entry.to_string();
+    algs.into_iter()
+        .map(|alg| VerifyingKey::import(alg, &json).map_err(|err| import_failure(&err)))
+        .collect()
 }
 
-/// An EC key from `x` and `y`, each exactly the curve's size in bytes.
-#[inline(never)]
-fn ec_key(raw: &RawKey, curve: Curve, name: &str) -> Result<PublicKey, String> {
-    let x = field(raw.x.as_ref(), "x")?;
-    let y = field(raw.y.as_ref(), "y")?;
-    let size = curve.size();
-    if x.len() != size || y.len() != size {
-        return Err(format!("EC coordinates are not {size} bytes"));
+fn import_failure(err: &jwt_simple::Error) -> String {
+    match err.downcast_ref::<JWTError>() {
+        Some(JWTError::WeakKey | JWTError::UnsupportedRSAModulus) => {
+            "RSA key outside 2048–4096 bits".into()
+        }
+        _ => "invalid key (rejected on import)".into(),
     }
-    ecdsa::VerifyingKey::from_affine(curve, &x, &y)
-        .map(PublicKey::Ec)
-        .ok_or_else(|| format!("invalid {name} point"))
 }

@@ -32,15 +32,12 @@
 
 pub mod access;
 pub mod auth_host;
-pub mod base64;
-pub mod blake2s;
 pub mod config;
 pub mod cookie;
 pub mod crypto;
 pub mod decision;
 pub mod discovery;
-pub mod ecdsa;
-pub mod ed25519;
+pub mod document;
 pub mod filter;
 pub mod flow;
 pub mod id_token;
@@ -50,18 +47,15 @@ pub mod json;
 pub mod jwk;
 pub mod login;
 pub mod login_flow;
-mod montgomery;
 pub mod oidc;
 pub mod pages;
 pub mod path;
 pub mod regex;
 pub mod request;
 pub mod respond;
-pub mod rsa_verify;
 pub mod sealed;
 pub mod secret;
 pub mod session;
-pub mod sha;
 pub mod url;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! callback, exchanging the code, verifying the ID token, reading the claims,
 //! and issuing the session.
 
-use crate::json::{Json, Object};
+use crate::document::Object;
 
 use crate::config::{ClaimsSource, Config, Provider, FLOW_TTL_SECONDS};
 use crate::crypto::{ct_eq, Entropy};
@@ -110,15 +110,23 @@ pub fn start_as_json(
                 .unwrap_or_default()
                 .to_owned();
             *response = Response::new(200)
-                .json(&Json::object([
-                    ("status", Json::from(200u16)),
-                    ("message", Json::from("OK")),
-                    ("url", Json::from(location)),
-                ]))
+                .json(&LoginUrl {
+                    status: 200,
+                    message: "OK",
+                    url: &location,
+                })
                 .header("set-cookie", cookie);
         }
     }
     decision
+}
+
+/// Tinyauth's answer to `GET /api/oauth/url/<id>`, members in its order.
+#[derive(Debug, serde::Serialize)]
+struct LoginUrl<'a> {
+    status: u16,
+    message: &'a str,
+    url: &'a str,
 }
 
 /// The parameters of a callback, each read at most once (RFC 6749 §3.1).

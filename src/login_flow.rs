@@ -3,11 +3,13 @@
 //! signed cookie named after the flow, so several tabs can log in at once and no
 //! server-side memory is needed (Envoy runs one VM per worker, and many Envoys).
 
+use serde::{Deserialize, Serialize};
+
 use crate::crypto::{pkce_challenge, random_token, Entropy, EntropyUnavailable, Key};
-use crate::sealed::{self, Writer};
+use crate::sealed;
 
 const PURPOSE: &str = "login-flow";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Characters of `state` used to name the flow's cookie.
 const FLOW_ID_LEN: usize = 16;
 
@@ -51,38 +53,40 @@ impl LoginFlow {
     }
 
     pub fn seal(&self, key: &Key) -> String {
-        Writer::new(VERSION)
-            .u64(self.expires_at)
-            .str(&self.provider)
-            .str(&self.state)
-            .str(&self.nonce)
-            .str(&self.verifier)
-            .str(&self.return_to)
-            .seal(PURPOSE, key)
+        let wire = Wire(
+            VERSION,
+            self.expires_at,
+            &self.provider,
+            &self.state,
+            &self.nonce,
+            &self.verifier,
+            &self.return_to,
+        );
+        sealed::seal(&wire, PURPOSE, key)
     }
 
-    /// Opens a flow cookie; `None` if forged, unreadable or expired at `now`.
     pub fn open_at(token: &str, keys: &[Key], now: u64) -> Option<Self> {
-        let opened = sealed::open(token, PURPOSE, keys)?;
-        let (version, mut r) = opened.reader()?;
-        if version != VERSION {
-            return None;
-        }
+        let OwnedWire(version, expires_at, provider, state, nonce, verifier, return_to) =
+            sealed::open(token, PURPOSE, keys)?;
         let flow = Self {
-            expires_at: r.u64()?,
-            provider: r.str()?.to_owned(),
-            state: r.str()?.to_owned(),
-            nonce: r.str()?.to_owned(),
-            verifier: r.str()?.to_owned(),
-            return_to: r.str()?.to_owned(),
+            provider,
+            state,
+            nonce,
+            verifier,
+            return_to,
+            expires_at,
         };
-        (r.is_empty() && now < flow.expires_at).then_some(flow)
+        (version == VERSION && now < flow.expires_at).then_some(flow)
     }
 }
 
-/// The cookie-name suffix for the flow a `state` belongs to. `state` comes from
-/// the URL, so only base64url characters are used; anything else yields a suffix
-/// that matches no cookie.
+/// The payload as it is signed: a JSON array.
+#[derive(Serialize)]
+struct Wire<'a>(u8, u64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+#[derive(Deserialize)]
+struct OwnedWire(u8, u64, String, String, String, String, String);
+
 pub fn flow_id(state: &str) -> &str {
     let end = state
         .char_indices()

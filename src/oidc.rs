@@ -5,7 +5,11 @@
 
 use std::fmt;
 
-use crate::json::{Json, Object};
+use base64::Engine as _;
+
+use serde::Deserialize;
+
+use crate::document;
 
 use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
@@ -62,7 +66,7 @@ pub fn token_request(
                 "authorization".into(),
                 format!(
                     "Basic {}",
-                    crate::base64::encode_standard(credentials.as_bytes())
+                    base64::engine::general_purpose::STANDARD.encode(credentials)
                 ),
             ));
         }
@@ -144,32 +148,26 @@ impl fmt::Display for ProviderFailure {
     }
 }
 
+/// The members of a token response the filter reads (RFC 6749 §5.1); each
+/// must be a string when present.
+#[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<String>,
     token_type: Option<String>,
     id_token: Option<String>,
 }
 
-impl TokenResponse {
-    /// `None` unless the body is an object whose members used here are strings.
-    fn parse(body: &[u8]) -> Option<Self> {
-        let doc = Object::parse(body)?;
-        let text = |name: &str| doc.string(name);
-        Some(Self {
-            access_token: text("access_token").ok()?,
-            token_type: text("token_type").ok()?,
-            id_token: text("id_token").ok()?,
-        })
-    }
+/// An error reply (RFC 6749 §5.2).
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: String,
 }
 
-/// The OAuth `error` code of an error reply (RFC 6749 §5.2), if it has one.
+/// The OAuth `error` code of an error reply, if it has one.
 fn error_code(body: &[u8]) -> Option<String> {
-    Json::parse(body)
-        .ok()?
-        .get("error")?
-        .as_str()
-        .map(str::to_owned)
+    document::parse::<ErrorResponse>(body)
+        .ok()
+        .map(|reply| reply.error)
 }
 
 /// Checks the status and returns the body of a successful reply.
@@ -213,8 +211,8 @@ fn envoy_reason(body: &[u8]) -> Option<&'static str> {
 /// regard to case: Pocket ID sends `bearer`, others `Bearer`.
 pub fn parse_token_response(reply: &CallReply) -> Result<Tokens, ProviderFailure> {
     let body = successful_body(reply)?;
-    let parsed = TokenResponse::parse(body)
-        .ok_or(ProviderFailure::Junk("token response is not a JSON object"))?;
+    let parsed = document::parse::<TokenResponse>(body)
+        .map_err(|_| ProviderFailure::Junk("token response is not a JSON object"))?;
     let access_token = parsed
         .access_token
         .filter(|t| !t.is_empty())
@@ -244,7 +242,6 @@ mod tests {
     use crate::config::Config;
     use crate::crypto::{Entropy, EntropyUnavailable};
     use crate::url::{decode_component, raw_pairs};
-    use base64::Engine as _;
 
     struct Fixed;
     impl Entropy for Fixed {

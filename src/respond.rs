@@ -2,8 +2,6 @@
 //! and error pages — each in a browser form (page or redirect) and an API form
 //! (Tinyauth's JSON with `x-tinyauth-location`).
 
-use crate::json::Json;
-
 use crate::config::{Config, FLOW_TTL_SECONDS};
 use crate::cookie::{SameSite, SetCookie};
 use crate::decision::{Action, Decision, Level, Response};
@@ -110,12 +108,15 @@ pub fn clear_flow_cookie(config: &Config, flow_id: &str) -> String {
     flow_cookie(config, flow_id, "", 0)
 }
 
-/// Tinyauth's JSON body.
+/// Tinyauth's JSON body for API clients, members in its order.
+#[derive(Debug, serde::Serialize)]
+pub struct Status<'a> {
+    pub status: u16,
+    pub message: &'a str,
+}
+
 pub fn json_status(status: u16, message: &str) -> Response {
-    Response::new(status).json(&Json::object([
-        ("status", Json::from(status)),
-        ("message", Json::from(message)),
-    ]))
+    Response::new(status).json(&Status { status, message })
 }
 
 /// An error the user can retry: a page for browsers, JSON for API clients.

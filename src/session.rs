@@ -1,15 +1,19 @@
 //! The session cookie: an [`Identity`] plus its lifetime, signed with the session
 //! key. Checking it is the whole cost of an authenticated request, so it is one
-//! MAC and a bounds-checked binary read — no JSON, no public-key crypto.
+//! MAC and a small JSON array — no public-key crypto.
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::crypto::Key;
 use crate::identity::Identity;
-use crate::sealed::{self, Writer};
+use crate::sealed;
 
 const PURPOSE: &str = "session";
-const VERSION: u8 = 2;
+/// Changes whenever the payload's shape changes; older cookies then stop
+/// opening and their users sign in again.
+const VERSION: u8 = 3;
 /// Browsers drop cookies over 4096 bytes (name, value and attributes together);
 /// refuse to issue one that would be silently lost.
 pub const MAX_COOKIE_VALUE: usize = 3800;
@@ -26,13 +30,41 @@ pub struct Session {
     pub expires_at: u64,
 }
 
+/// The payload as it is signed: a JSON array, so field names cost nothing.
+#[derive(Serialize)]
+struct Wire<'a>(
+    u8,
+    &'a str,
+    u64,
+    u64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [String],
+);
+
+#[derive(Deserialize)]
+struct OwnedWire(
+    u8,
+    String,
+    u64,
+    u64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+);
+
 /// Why a session cookie was not accepted. All of them mean "log in again".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {
-    /// Forged, tampered, truncated, or signed with a secret we no longer hold.
+    /// Forged, tampered, truncated, signed with a secret we no longer hold, or
+    /// written by another version.
     BadSignature,
-    /// Signed by us but not readable by this version.
-    Malformed,
     Expired,
     /// Older than `auth.sessionMaxLifetime`.
     TooOld,
@@ -42,7 +74,6 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::BadSignature => "bad signature",
-            Self::Malformed => "malformed",
             Self::Expired => "expired",
             Self::TooOld => "older than sessionMaxLifetime",
         })
@@ -52,21 +83,19 @@ impl fmt::Display for Rejected {
 impl Session {
     pub fn seal(&self, key: &Key) -> String {
         let id = &self.identity;
-        let mut writer = Writer::new(VERSION);
-        writer
-            .str(&self.login)
-            .u64(self.created_at)
-            .u64(self.expires_at)
-            .str(&id.provider)
-            .str(&id.sub)
-            .str(&id.username)
-            .str(id.email.as_deref().unwrap_or_default())
-            .str(&id.name)
-            .u64(id.groups.len() as u64);
-        for group in &id.groups {
-            writer.str(group);
-        }
-        writer.seal(PURPOSE, key)
+        let wire = Wire(
+            VERSION,
+            &self.login,
+            self.created_at,
+            self.expires_at,
+            &id.provider,
+            &id.sub,
+            &id.username,
+            id.email.as_deref().unwrap_or_default(),
+            &id.name,
+            &id.groups,
+        );
+        sealed::seal(&wire, PURPOSE, key)
     }
 
     /// Opens and checks a session cookie value at time `now`.
@@ -76,15 +105,40 @@ impl Session {
         now: u64,
         max_lifetime: u64,
     ) -> Result<Self, Rejected> {
-        let opened = sealed::open(token, PURPOSE, keys).ok_or(Rejected::BadSignature)?;
-        let session = decode(&opened).ok_or(Rejected::Malformed)?;
-        if now >= session.expires_at {
+        let OwnedWire(
+            version,
+            login,
+            created_at,
+            expires_at,
+            provider,
+            sub,
+            username,
+            email,
+            name,
+            groups,
+        ) = sealed::open(token, PURPOSE, keys).ok_or(Rejected::BadSignature)?;
+        if version != VERSION {
+            return Err(Rejected::BadSignature);
+        }
+        if now >= expires_at {
             return Err(Rejected::Expired);
         }
-        if max_lifetime != 0 && now >= session.created_at.saturating_add(max_lifetime) {
+        if max_lifetime != 0 && now >= created_at.saturating_add(max_lifetime) {
             return Err(Rejected::TooOld);
         }
-        Ok(session)
+        Ok(Self {
+            login,
+            identity: Identity {
+                provider,
+                sub,
+                username,
+                email: Some(email).filter(|e| !e.is_empty()),
+                name,
+                groups,
+            },
+            created_at,
+            expires_at,
+        })
     }
 
     /// Tinyauth's sliding expiry: once less than the refresh window is left, the
@@ -106,44 +160,6 @@ impl Session {
             expires_at,
         })
     }
-}
-
-fn decode(opened: &sealed::Opened) -> Option<Session> {
-    let (version, mut r) = opened.reader()?;
-    if version != VERSION {
-        return None;
-    }
-    let login = r.str()?.to_owned();
-    let created_at = r.u64()?;
-    let expires_at = r.u64()?;
-    let provider = r.str()?.to_owned();
-    let sub = r.str()?.to_owned();
-    let username = r.str()?.to_owned();
-    let email = Some(r.str()?).filter(|e| !e.is_empty()).map(str::to_owned);
-    let name = r.str()?.to_owned();
-    let count = r.u64()?;
-    // Each group needs at least its 2-byte length, which bounds the loop by the
-    // (MAC-checked) payload size.
-    let mut groups = Vec::new();
-    for _ in 0..count {
-        groups.push(r.str()?.to_owned());
-    }
-    if !r.is_empty() {
-        return None;
-    }
-    Some(Session {
-        login,
-        identity: Identity {
-            provider,
-            sub,
-            username,
-            email,
-            name,
-            groups,
-        },
-        created_at,
-        expires_at,
-    })
 }
 
 #[cfg(test)]

@@ -17,13 +17,14 @@ use std::fmt;
 
 use crate::regex::Regex;
 
-use crate::crypto::{hex, Key};
+use base64::Engine as _;
+
+use crate::crypto::{sha256, Key};
 use crate::filter::{Case, Filter};
 use crate::ip::IpList;
 use crate::json::Json;
 use crate::request::is_identity_header;
 use crate::secret::Secret;
-use crate::sha::sha256;
 use crate::url::{normalize_host, HttpUrl};
 
 pub use named::Named;
@@ -433,8 +434,8 @@ fn compile_cookies(auth: &raw::RawAuth, app_url: &HttpUrl) -> (String, Cookies) 
     };
     // A per-instance suffix keeps two deployments on nested domains from
     // overwriting each other's cookies (Tinyauth issue #155).
-    let instance = hex(&sha256(host.as_bytes()));
-    let instance = instance.get(..8).unwrap_or("00000000");
+    let [a, b, c, d, ..] = sha256(host.as_bytes());
+    let instance = format!("{:08x}", u32::from_be_bytes([a, b, c, d]));
     let secure = auth
         .secure_cookie
         .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
@@ -1007,7 +1008,7 @@ fn compile_response(
                 ));
             }
             let credentials =
-                crate::base64::encode_standard(format!("{user}:{password}").as_bytes());
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             Some(Secret::new(format!("Basic {credentials}")))
         }
         (Some(_), None) => {
