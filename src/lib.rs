@@ -43,7 +43,6 @@ pub mod flow;
 pub mod id_token;
 pub mod identity;
 pub mod ip;
-pub mod json;
 pub mod jwk;
 pub mod login;
 pub mod login_flow;

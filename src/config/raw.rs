@@ -1,69 +1,95 @@
-//! The configuration as it arrives (a JSON value, after the environment and
-//! labels are merged in): read into plain structs with shape checks only. Key
-//! names follow Tinyauth v5's YAML names. Every error names the field's path
-//! (`oauth.providers.generic.clientId`), and unknown keys are refused.
-//!
-//! Hand-written rather than serde-derived: a derive plus path tracking
-//! generated about 60 KB of code for two dozen structs, which every Envoy
-//! worker compiles and keeps in memory.
+//! The configuration as it arrives (one JSON value, after the environment and
+//! labels are merged in), read with serde derive: shape checks only. Key names
+//! follow Tinyauth v5's YAML names; unknown keys are refused, and
+//! `serde_path_to_error` names the field of any error
+//! (`oauth.providers.generic.clientId`). An absent key and `null` both mean
+//! "not set".
 
-use super::named::Named;
-use crate::json::{Json, Object};
+use std::collections::BTreeMap;
+use std::fmt;
 
-/// A shape error at `path` (empty: the whole configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawError {
-    pub path: String,
-    pub problem: String,
-}
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
 
-type Read<T> = Result<T, RawError>;
-
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    default,
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a map"
+)]
 pub(crate) struct RawConfig {
     pub app_url: Option<String>,
     pub secret: Option<String>,
     pub previous_secrets: Option<ListValue>,
+    #[serde(deserialize_with = "section")]
     pub auth: RawAuth,
+    #[serde(deserialize_with = "section")]
     pub oauth: RawOAuth,
-    pub apps: Named<RawApp>,
+    #[serde(deserialize_with = "section")]
+    pub apps: BTreeMap<String, RawApp>,
+    #[serde(deserialize_with = "section")]
     pub ui: RawUi,
     /// Filter-only: Envoy cluster for each `host[:port]` the filter calls.
-    pub clusters: Named<String>,
+    #[serde(deserialize_with = "section")]
+    pub clusters: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    default,
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a map"
+)]
 pub(crate) struct RawAuth {
     pub session_expiry: Option<Seconds>,
     pub session_max_lifetime: Option<Seconds>,
     pub secure_cookie: Option<Flag>,
     pub subdomains_enabled: Option<Flag>,
+    #[serde(deserialize_with = "section")]
     pub acls: RawAcls,
     pub trusted_proxies: Option<ListValue>,
+    #[serde(deserialize_with = "section")]
     pub ip: RawIp,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawAcls {
     /// `allow` (default) or `deny`: what happens when no rule decides.
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawIp {
     pub allow: Option<ListValue>,
     pub block: Option<ListValue>,
     pub bypass: Option<ListValue>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    default,
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a map"
+)]
 pub(crate) struct RawOAuth {
     pub whitelist: Option<ListValue>,
     pub auto_redirect: Option<String>,
-    pub providers: Named<RawProvider>,
+    #[serde(deserialize_with = "section")]
+    pub providers: BTreeMap<String, RawProvider>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    default,
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a map"
+)]
 pub(crate) struct RawProvider {
     pub name: Option<String>,
     pub client_id: Option<String>,
@@ -90,6 +116,7 @@ pub(crate) struct RawProvider {
     pub verify_id_token: Option<Flag>,
     /// `userinfo` (default) or `idToken`.
     pub claims_from: Option<String>,
+    #[serde(deserialize_with = "section")]
     pub claims: RawClaims,
     pub require_email_verified: Option<Flag>,
     pub logout_at_provider: Option<Flag>,
@@ -97,7 +124,8 @@ pub(crate) struct RawProvider {
     pub clock_skew_seconds: Option<Seconds>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawClaims {
     pub username: Option<String>,
     pub email: Option<String>,
@@ -105,449 +133,78 @@ pub(crate) struct RawClaims {
     pub groups: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawApp {
+    #[serde(deserialize_with = "section")]
     pub config: RawAppConfig,
+    #[serde(deserialize_with = "section")]
     pub oauth: RawAppOAuth,
+    #[serde(deserialize_with = "section")]
     pub users: RawUsers,
+    #[serde(deserialize_with = "section")]
     pub path: RawPath,
+    #[serde(deserialize_with = "section")]
     pub ip: RawIp,
+    #[serde(deserialize_with = "section")]
     pub response: RawResponse,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawUsers {
     pub allow: Option<ListValue>,
     pub block: Option<ListValue>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawPath {
     pub allow: Option<String>,
     pub block: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawResponse {
     pub headers: Option<ListValue>,
+    #[serde(deserialize_with = "section")]
     pub basicauth: RawBasicAuth,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawBasicAuth {
     pub username: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawAppConfig {
     pub domain: Option<ListValue>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawAppOAuth {
     pub whitelist: Option<ListValue>,
     pub groups: Option<ListValue>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawUi {
     pub title: Option<String>,
 }
 
-/// Reads the whole configuration.
-pub(crate) fn read(value: &Json) -> Read<RawConfig> {
-    let root = Obj {
-        value,
-        path: String::new(),
-    };
-    let o = root.known(&[
-        "appUrl",
-        "secret",
-        "previousSecrets",
-        "auth",
-        "oauth",
-        "apps",
-        "ui",
-        "clusters",
-    ])?;
-    Ok(RawConfig {
-        app_url: o.string("appUrl")?,
-        secret: o.string("secret")?,
-        previous_secrets: o.list("previousSecrets")?,
-        auth: o.child("auth", read_auth)?,
-        oauth: o.child("oauth", read_oauth)?,
-        apps: o.map("apps", read_app)?,
-        ui: o.child("ui", |o| {
-            let o = o.known(&["title"])?;
-            Ok(RawUi {
-                title: o.string("title")?,
-            })
-        })?,
-        clusters: o.map("clusters", |o| {
-            o.value
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| o.invalid_type("a string"))
-        })?,
-    })
-}
-
-#[inline(never)]
-fn read_auth(o: Obj<'_>) -> Read<RawAuth> {
-    let o = o.known(&[
-        "sessionExpiry",
-        "sessionMaxLifetime",
-        "secureCookie",
-        "subdomainsEnabled",
-        "acls",
-        "trustedProxies",
-        "ip",
-    ])?;
-    Ok(RawAuth {
-        session_expiry: o.seconds("sessionExpiry")?,
-        session_max_lifetime: o.seconds("sessionMaxLifetime")?,
-        secure_cookie: o.flag("secureCookie")?,
-        subdomains_enabled: o.flag("subdomainsEnabled")?,
-        acls: o.child("acls", |o| {
-            let o = o.known(&["policy"])?;
-            Ok(RawAcls {
-                policy: o.string("policy")?,
-            })
-        })?,
-        trusted_proxies: o.list("trustedProxies")?,
-        ip: o.child("ip", read_ip)?,
-    })
-}
-
-#[inline(never)]
-fn read_ip(o: Obj<'_>) -> Read<RawIp> {
-    let o = o.known(&["allow", "block", "bypass"])?;
-    Ok(RawIp {
-        allow: o.list("allow")?,
-        block: o.list("block")?,
-        bypass: o.list("bypass")?,
-    })
-}
-
-#[inline(never)]
-fn read_oauth(o: Obj<'_>) -> Read<RawOAuth> {
-    let o = o.known(&["whitelist", "autoRedirect", "providers"])?;
-    Ok(RawOAuth {
-        whitelist: o.list("whitelist")?,
-        auto_redirect: o.string("autoRedirect")?,
-        providers: o.map("providers", read_provider)?,
-    })
-}
-
-#[expect(
-    clippy::field_reassign_with_default,
-    reason = "one assignment per field keeps the error paths small; see below"
-)]
-#[inline(never)]
-fn read_provider(o: Obj<'_>) -> Read<RawProvider> {
-    let o = o.known(&[
-        "name",
-        "clientId",
-        "clientSecret",
-        "authUrl",
-        "tokenUrl",
-        "userInfoUrl",
-        "scopes",
-        "whitelist",
-        "tokenAuthMethod",
-        "cluster",
-        "authority",
-        "timeoutMs",
-        "issuer",
-        "redirectUrl",
-        "jwksUrl",
-        "endSessionUrl",
-        "verifyIdToken",
-        "claimsFrom",
-        "claims",
-        "requireEmailVerified",
-        "logoutAtProvider",
-        "postLogoutRedirectUri",
-        "clockSkewSeconds",
-    ])?;
-    // Fields are assigned one at a time: an error then drops one struct,
-    // rather than the compiler emitting a drop path for every prefix of the
-    // fields already read (which made this reader several KB larger).
-    let mut provider = RawProvider::default();
-    provider.name = o.string("name")?;
-    provider.client_id = o.string("clientId")?;
-    provider.client_secret = o.string("clientSecret")?;
-    provider.auth_url = o.string("authUrl")?;
-    provider.token_url = o.string("tokenUrl")?;
-    provider.user_info_url = o.string("userInfoUrl")?;
-    provider.scopes = o.list("scopes")?;
-    provider.whitelist = o.list("whitelist")?;
-    provider.token_auth_method = o.string("tokenAuthMethod")?;
-    provider.cluster = o.string("cluster")?;
-    provider.authority = o.string("authority")?;
-    provider.timeout_ms = o.seconds("timeoutMs")?;
-    provider.issuer = o.string("issuer")?;
-    provider.redirect_url = o.string("redirectUrl")?;
-    provider.jwks_url = o.string("jwksUrl")?;
-    provider.end_session_url = o.string("endSessionUrl")?;
-    provider.verify_id_token = o.flag("verifyIdToken")?;
-    provider.claims_from = o.string("claimsFrom")?;
-    provider.claims = o.child("claims", |o| {
-        let o = o.known(&["username", "email", "name", "groups"])?;
-        let mut claims = RawClaims::default();
-        claims.username = o.string("username")?;
-        claims.email = o.string("email")?;
-        claims.name = o.string("name")?;
-        claims.groups = o.string("groups")?;
-        Ok(claims)
-    })?;
-    provider.require_email_verified = o.flag("requireEmailVerified")?;
-    provider.logout_at_provider = o.flag("logoutAtProvider")?;
-    provider.post_logout_redirect_uri = o.string("postLogoutRedirectUri")?;
-    provider.clock_skew_seconds = o.seconds("clockSkewSeconds")?;
-    Ok(provider)
-}
-
-#[inline(never)]
-fn read_app(o: Obj<'_>) -> Read<RawApp> {
-    let o = o.known(&["config", "oauth", "users", "path", "ip", "response"])?;
-    Ok(RawApp {
-        config: o.child("config", |o| {
-            let o = o.known(&["domain"])?;
-            Ok(RawAppConfig {
-                domain: o.list("domain")?,
-            })
-        })?,
-        oauth: o.child("oauth", |o| {
-            let o = o.known(&["whitelist", "groups"])?;
-            Ok(RawAppOAuth {
-                whitelist: o.list("whitelist")?,
-                groups: o.list("groups")?,
-            })
-        })?,
-        users: o.child("users", |o| {
-            let o = o.known(&["allow", "block"])?;
-            Ok(RawUsers {
-                allow: o.list("allow")?,
-                block: o.list("block")?,
-            })
-        })?,
-        path: o.child("path", |o| {
-            let o = o.known(&["allow", "block"])?;
-            Ok(RawPath {
-                allow: o.string("allow")?,
-                block: o.string("block")?,
-            })
-        })?,
-        ip: o.child("ip", read_ip)?,
-        response: o.child("response", |o| {
-            let o = o.known(&["headers", "basicauth"])?;
-            Ok(RawResponse {
-                headers: o.list("headers")?,
-                basicauth: o.child("basicauth", |o| {
-                    let o = o.known(&["username", "password"])?;
-                    Ok(RawBasicAuth {
-                        username: o.string("username")?,
-                        password: o.string("password")?,
-                    })
-                })?,
-            })
-        })?,
-    })
-}
-
-/// A value being read, with its path for error messages.
-struct Obj<'a> {
-    value: &'a Json,
-    path: String,
-}
-
-/// An object whose keys have been checked.
-struct Fields<'a> {
-    map: &'a Object,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    /// Requires an object with only `known` keys.
-    fn known(self, known: &[&str]) -> Read<Fields<'a>> {
-        let Some(map) = self.value.as_object() else {
-            return Err(self.invalid_type("a map"));
-        };
-        if let Some(unknown) = map.keys().find(|key| !known.contains(&key.as_str())) {
-            let expected = known
-                .iter()
-                .map(|key| format!("`{key}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(RawError {
-                path: join(&self.path, unknown),
-                problem: format!("unknown field `{unknown}`, expected one of {expected}"),
-            });
-        }
-        Ok(Fields {
-            map,
-            path: self.path,
-        })
-    }
-
-    fn invalid_type(&self, expected: &str) -> RawError {
-        self.error(format!(
-            "invalid type: {}, expected {expected}",
-            describe(self.value)
-        ))
-    }
-
-    fn error(&self, problem: impl Into<String>) -> RawError {
-        RawError {
-            path: self.path.clone(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl<'a> Fields<'a> {
-    /// The field, unless it is absent or `null` (both mean "not set").
-    fn field(&self, key: &str) -> Option<Obj<'a>> {
-        self.map
-            .get(key)
-            .filter(|value| !value.is_null())
-            .map(|value| Obj {
-                value,
-                path: join(&self.path, key),
-            })
-    }
-
-    fn string(&self, key: &str) -> Read<Option<String>> {
-        self.field(key)
-            .map(|o| {
-                o.value
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| o.invalid_type("a string"))
-            })
-            .transpose()
-    }
-
-    /// A Tinyauth list: a string or an array of strings.
-    fn list(&self, key: &str) -> Read<Option<ListValue>> {
-        self.field(key).map(|o| list_value(&o)).transpose()
-    }
-
-    fn seconds(&self, key: &str) -> Read<Option<Seconds>> {
-        self.field(key).map(|o| seconds(&o)).transpose()
-    }
-
-    fn flag(&self, key: &str) -> Read<Option<Flag>> {
-        self.field(key).map(|o| flag(&o)).transpose()
-    }
-
-    /// A nested section; absent means all defaults.
-    fn child<T: Default>(&self, key: &str, read: impl FnOnce(Obj<'a>) -> Read<T>) -> Read<T> {
-        self.field(key).map_or_else(|| Ok(T::default()), read)
-    }
-
-    /// An object of named entries (providers, apps, clusters).
-    fn map<T>(&self, key: &str, read: impl Fn(Obj<'a>) -> Read<T>) -> Read<Named<T>> {
-        let Some(o) = self.field(key) else {
-            return Ok(Named::new());
-        };
-        let Some(entries) = o.value.as_object() else {
-            return Err(o.invalid_type("a map"));
-        };
-        entries
-            .iter()
-            .map(|(name, value)| {
-                let entry = Obj {
-                    value,
-                    path: join(&o.path, name),
-                };
-                Ok((name.clone(), read(entry)?))
-            })
-            .collect()
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// The value as serde describes an unexpected one, e.g. ``integer `5` ``.
-fn describe(value: &Json) -> String {
-    match value {
-        Json::Null => "null".into(),
-        Json::Bool(b) => format!("boolean `{b}`"),
-        Json::Number(n) if n.is_float() => format!("floating point `{n}`"),
-        Json::Number(n) => format!("integer `{n}`"),
-        Json::String(s) => format!("string {s:?}"),
-        Json::Array(_) => "sequence".into(),
-        Json::Object(_) => "map".into(),
-    }
-}
-
-fn list_value(o: &Obj<'_>) -> Read<ListValue> {
-    const EXPECTED: &str = "a string or a list of strings";
-    match o.value {
-        Json::String(text) => Ok(ListValue::Text(text.clone())),
-        Json::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                item.as_str().map(str::to_owned).ok_or_else(|| RawError {
-                    path: format!("{}[{index}]", o.path),
-                    problem: format!("invalid type: {}, expected a string", describe(item)),
-                })
-            })
-            .collect::<Read<Vec<String>>>()
-            .map(ListValue::Items),
-        _ => Err(o.invalid_type(EXPECTED)),
-    }
-}
-
-/// Accepts JSON integers, integral floats (Istio's `pluginConfig` is a
-/// protobuf `Struct`, whose numbers are doubles) and digit strings
-/// (environment variables).
-fn seconds(o: &Obj<'_>) -> Read<Seconds> {
-    match o.value {
-        Json::Number(n) => {
-            // Integers are exact to u64::MAX; a whole number written as a
-            // float (`3600.0`, `3.6e3`, `-0.0`, also `-0`) only where a
-            // double still holds it exactly.
-            if let Some(value) = n.as_u64() {
-                Ok(Seconds(value))
-            } else if let Some(value) = n.as_whole().filter(|v| *v < 9_000_000_000_000_000) {
-                Ok(Seconds(value))
-            } else if n.as_i64().is_some() {
-                Err(o.error("must not be negative"))
-            } else {
-                Err(o.error("must be a non-negative whole number"))
-            }
-        }
-        Json::String(text) => text
-            .trim()
-            .parse::<u64>()
-            .map(Seconds)
-            .map_err(|_| o.error(format!("`{text}` is not a non-negative whole number"))),
-        _ => Err(o.invalid_type("a non-negative whole number")),
-    }
-}
-
-/// A boolean; also accepts the strings `true`/`false` (environment variables).
-fn flag(o: &Obj<'_>) -> Read<Flag> {
-    match o.value {
-        Json::Bool(value) => Ok(Flag(*value)),
-        Json::String(text) => match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(Flag(true)),
-            "false" | "0" | "no" => Ok(Flag(false)),
-            _ => Err(o.error(format!("`{text}` is not true or false"))),
-        },
-        _ => Err(o.invalid_type("true or false")),
-    }
+/// A nested section or map: `null` means "not set", like an absent key.
+fn section<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A Tinyauth list: one string (a comma list, or a `/regex/` for filters) or a
@@ -582,25 +239,127 @@ impl ListValue {
     }
 }
 
-/// A non-negative whole number (see [`seconds`] for what is accepted).
+impl<'de> Deserialize<'de> for ListValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = ListValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ListValue, E> {
+                Ok(ListValue::Text(text.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(ListValue::Items(items))
+            }
+        }
+        deserializer.deserialize_any(ListVisitor)
+    }
+}
+
+/// A non-negative whole number. Accepts JSON integers, whole numbers written
+/// as floats (Istio's `pluginConfig` is a protobuf `Struct`, whose numbers are
+/// doubles) and digit strings (environment variables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Seconds(pub u64);
 
-/// A boolean setting.
+/// Doubles hold whole numbers exactly only up to 2⁵³; stay well below.
+const LARGEST_WHOLE_DOUBLE: f64 = 9_000_000_000_000_000.0;
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecondsVisitor;
+        impl Visitor<'_> for SecondsVisitor {
+            type Value = Seconds;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative whole number")
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Seconds, E> {
+                Ok(Seconds(value))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Seconds, E> {
+                u64::try_from(value)
+                    .map(Seconds)
+                    .map_err(|_| E::custom("must not be negative"))
+            }
+
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "the value is checked to be a whole number in 0..2⁵³ first"
+            )]
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Seconds, E> {
+                if value.fract() == 0.0 && (0.0..LARGEST_WHOLE_DOUBLE).contains(&value) {
+                    Ok(Seconds(value as u64))
+                } else {
+                    Err(E::custom("must be a non-negative whole number"))
+                }
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Seconds, E> {
+                text.trim()
+                    .parse::<u64>()
+                    .map(Seconds)
+                    .map_err(|_| E::custom(format!("`{text}` is not a non-negative whole number")))
+            }
+        }
+        deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
+/// A boolean; also accepts the strings `true`/`false` (environment variables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Flag(pub bool);
 
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FlagVisitor;
+        impl Visitor<'_> for FlagVisitor {
+            type Value = Flag;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Flag, E> {
+                Ok(Flag(value))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Flag, E> {
+                match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => Ok(Flag(true)),
+                    "false" | "0" | "no" => Ok(Flag(false)),
+                    _ => Err(E::custom(format!("`{text}` is not true or false"))),
+                }
+            }
+        }
+        deserializer.deserialize_any(FlagVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
-    fn read(value: &serde_json::Value) -> Read<RawConfig> {
-        super::read(&Json::parse(value.to_string().as_bytes()).unwrap())
+    fn read(value: &Value) -> Result<RawConfig, (String, String)> {
+        serde_path_to_error::deserialize(value.clone())
+            .map_err(|err| (err.path().to_string(), err.inner().to_string()))
     }
 
-    fn error(value: &serde_json::Value) -> RawError {
+    fn error(value: &Value) -> (String, String) {
         read(value).unwrap_err()
     }
 
@@ -608,7 +367,7 @@ mod tests {
     fn nulls_mean_unset_and_istio_doubles_are_whole_numbers() {
         let raw = read(&json!({
             "appUrl": null,
-            "auth": {"sessionExpiry": 3600.0, "secureCookie": "yes"},
+            "auth": {"sessionExpiry": 3600.0, "secureCookie": "yes", "acls": null},
             "clusters": {"id.example.com": "pocket_id"}
         }))
         .unwrap();
@@ -622,10 +381,10 @@ mod tests {
     fn seconds_are_whole_numbers_in_any_notation() {
         let expiry = |literal: &str| {
             let text = format!(r#"{{"auth": {{"sessionExpiry": {literal}}}}}"#);
-            let doc = Json::parse(text.as_bytes()).unwrap();
-            super::read(&doc)
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            read(&doc)
                 .map(|raw| raw.auth.session_expiry.unwrap().0)
-                .map_err(|err| err.problem)
+                .map_err(|(_, problem)| problem)
         };
         let whole = "must be a non-negative whole number";
         for (literal, want) in [
@@ -635,14 +394,16 @@ mod tests {
             ("0", Ok(0)),
             ("-0", Ok(0)),
             ("-0.0", Ok(0)),
+            ("\" 3600 \"", Ok(3600)),
             ("18446744073709551615", Ok(u64::MAX)),
-            ("8999999999999999.0", Ok(8_999_999_999_999_999)),
+            ("86400.0", Ok(86_400)),
+            ("1e6", Ok(1_000_000)),
             ("-1", Err("must not be negative")),
             ("1.5", Err(whole)),
             ("-1.0", Err(whole)),
             ("9e15", Err(whole)),
-            ("1e-400", Err(whole)),
             ("18446744073709551616", Err(whole)),
+            ("\"1h\"", Err("`1h` is not a non-negative whole number")),
         ] {
             assert_eq!(expiry(literal), want.map_err(str::to_owned), "{literal}");
         }
@@ -650,39 +411,41 @@ mod tests {
 
     #[test]
     fn errors_name_the_path_down_to_list_items() {
-        let err = error(&json!({"oauth": {"whitelist": ["a@example.com", 7]}}));
-        assert_eq!(err.path, "oauth.whitelist[1]");
-        assert_eq!(err.problem, "invalid type: integer `7`, expected a string");
+        let (path, problem) = error(&json!({"oauth": {"whitelist": ["a@example.com", 7]}}));
+        assert_eq!(path, "oauth.whitelist[1]");
+        assert_eq!(problem, "invalid type: integer `7`, expected a string");
 
-        let err = error(&json!({"clusters": {"id.example.com": 5}}));
-        assert_eq!(err.path, "clusters.id.example.com");
-        assert!(err.problem.contains("expected a string"), "{}", err.problem);
+        let (path, problem) = error(&json!({"clusters": {"id.example.com": 5}}));
+        assert_eq!(path, "clusters.id.example.com");
+        assert!(problem.contains("expected a string"), "{problem}");
 
-        let err = error(&json!({"apps": {"whoami": {"response": {"basicauth": {"user": "x"}}}}}));
-        assert_eq!(err.path, "apps.whoami.response.basicauth.user");
-        assert!(err
-            .problem
-            .starts_with("unknown field `user`, expected one of `username`, `password`"));
+        let (path, problem) =
+            error(&json!({"apps": {"whoami": {"response": {"basicauth": {"user": "x"}}}}}));
+        assert_eq!(path, "apps.whoami.response.basicauth.user");
+        assert!(
+            problem.starts_with("unknown field `user`, expected `username` or `password`"),
+            "{problem}"
+        );
 
-        let err = error(&json!({"auth": {"timeout": 1.5}}));
-        assert_eq!(err.path, "auth.timeout");
+        let (path, _) = error(&json!({"auth": {"timeout": 1.5}}));
+        assert_eq!(path, "auth.timeout");
 
-        let err = error(&json!({"auth": {"sessionExpiry": 1.5}}));
+        let (path, problem) = error(&json!({"auth": {"sessionExpiry": 1.5}}));
         assert_eq!(
-            (err.path.as_str(), err.problem.as_str()),
+            (path.as_str(), problem.as_str()),
             ("auth.sessionExpiry", "must be a non-negative whole number")
         );
 
-        let err = error(&json!({"auth": "none"}));
+        let (path, problem) = error(&json!({"auth": "none"}));
         assert_eq!(
-            (err.path.as_str(), err.problem.as_str()),
+            (path.as_str(), problem.as_str()),
             ("auth", "invalid type: string \"none\", expected a map")
         );
 
-        let err = error(&json!(["not", "an", "object"]));
+        let (path, problem) = error(&json!({"auth": {"secureCookie": "maybe"}}));
         assert_eq!(
-            (err.path.as_str(), err.problem.as_str()),
-            ("", "invalid type: sequence, expected a map")
+            (path.as_str(), problem.as_str()),
+            ("auth.secureCookie", "`maybe` is not true or false")
         );
     }
 }

@@ -7,146 +7,19 @@
 //! may come from any one source; when two sources give it different values the
 //! configuration is refused, naming both.
 
-use super::named::Named;
-use crate::json::Json;
+use std::collections::BTreeMap;
 
+use serde_json::{Map, Value};
+
+use super::shape::{resolve, APP, ROOT};
 use super::ConfigError;
-
-/// The shape of the configuration, to resolve the case-insensitive,
-/// underscore-separated names of environment variables and labels.
-#[derive(Debug)]
-pub(crate) enum Shape {
-    Leaf,
-    Object(&'static [(&'static str, Shape)]),
-    /// A map whose keys the user chooses (provider IDs, app names, hosts).
-    Map(&'static Shape),
-}
-
-use Shape::{Leaf, Map as KeyedBy, Object};
-
-const IP: &[(&str, Shape)] = &[("allow", Leaf), ("block", Leaf), ("bypass", Leaf)];
-
-const PROVIDER: Shape = Object(&[
-    ("name", Leaf),
-    ("clientId", Leaf),
-    ("clientSecret", Leaf),
-    ("issuer", Leaf),
-    ("authUrl", Leaf),
-    ("tokenUrl", Leaf),
-    ("userInfoUrl", Leaf),
-    ("jwksUrl", Leaf),
-    ("endSessionUrl", Leaf),
-    ("redirectUrl", Leaf),
-    ("scopes", Leaf),
-    ("whitelist", Leaf),
-    ("tokenAuthMethod", Leaf),
-    ("verifyIdToken", Leaf),
-    ("claimsFrom", Leaf),
-    (
-        "claims",
-        Object(&[
-            ("username", Leaf),
-            ("email", Leaf),
-            ("name", Leaf),
-            ("groups", Leaf),
-        ]),
-    ),
-    ("requireEmailVerified", Leaf),
-    ("logoutAtProvider", Leaf),
-    ("postLogoutRedirectUri", Leaf),
-    ("clockSkewSeconds", Leaf),
-    ("cluster", Leaf),
-    ("authority", Leaf),
-    ("timeoutMs", Leaf),
-]);
-
-pub(crate) const APP: Shape = Object(&[
-    ("config", Object(&[("domain", Leaf)])),
-    ("oauth", Object(&[("whitelist", Leaf), ("groups", Leaf)])),
-    ("users", Object(&[("allow", Leaf), ("block", Leaf)])),
-    ("path", Object(&[("allow", Leaf), ("block", Leaf)])),
-    ("ip", Object(IP)),
-    (
-        "response",
-        Object(&[
-            ("headers", Leaf),
-            (
-                "basicauth",
-                Object(&[("username", Leaf), ("password", Leaf)]),
-            ),
-        ]),
-    ),
-]);
-
-pub(crate) const ROOT: Shape = Object(&[
-    ("appUrl", Leaf),
-    ("secret", Leaf),
-    ("previousSecrets", Leaf),
-    (
-        "auth",
-        Object(&[
-            ("sessionExpiry", Leaf),
-            ("sessionMaxLifetime", Leaf),
-            ("secureCookie", Leaf),
-            ("subdomainsEnabled", Leaf),
-            ("acls", Object(&[("policy", Leaf)])),
-            ("trustedProxies", Leaf),
-            ("ip", Object(IP)),
-        ]),
-    ),
-    (
-        "oauth",
-        Object(&[
-            ("whitelist", Leaf),
-            ("autoRedirect", Leaf),
-            ("providers", KeyedBy(&PROVIDER)),
-        ]),
-    ),
-    ("apps", KeyedBy(&APP)),
-    ("labels", Leaf),
-    ("ui", Object(&[("title", Leaf)])),
-    ("clusters", KeyedBy(&Leaf)),
-]);
-
-/// Resolves case-insensitive name segments (as paerser does for Tinyauth) to
-/// the canonical key path, or `None` if they name no setting.
-pub(crate) fn resolve(shape: &Shape, segments: &[&str]) -> Option<Vec<String>> {
-    let (first, rest) = segments.split_first()?;
-    match shape {
-        Leaf => None,
-        Object(fields) => {
-            let (key, child) = fields
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(first))?;
-            resolve_rest(key, child, rest)
-        }
-        KeyedBy(child) => {
-            if first.is_empty() {
-                return None;
-            }
-            resolve_rest(&first.to_ascii_lowercase(), child, rest)
-        }
-    }
-}
-
-fn resolve_rest(key: &str, child: &Shape, rest: &[&str]) -> Option<Vec<String>> {
-    let mut path = vec![key.to_owned()];
-    match (child, rest.is_empty()) {
-        (Leaf, true) => Some(path),
-        (Leaf, false) | (_, true) => None,
-        (_, false) => {
-            path.extend(resolve(child, rest)?);
-            Some(path)
-        }
-    }
-}
 
 /// The merged configuration, with where each environment/label setting came from.
 #[derive(Debug)]
 pub(crate) struct Merged {
-    pub value: Json,
+    pub value: Value,
     /// Dotted path → the environment variable or label that set it.
-    pub provenance: Named<String>,
+    pub provenance: BTreeMap<String, String>,
     /// Settings that were recognised but have no meaning in the filter.
     pub notes: Vec<String>,
 }
@@ -163,24 +36,24 @@ fn is_secret(path: &[String]) -> bool {
 
 /// A value as text, for comparing settings from different sources: `3600`,
 /// `"3600"` and `" 3600 "` agree; so do `["a","b"]` and `"a,b"`.
-fn normalised(value: &Json) -> Option<String> {
+fn normalised(value: &Value) -> Option<String> {
     match value {
-        Json::String(text) => Some(text.trim().to_owned()),
-        Json::Number(number) => Some(number.to_string()),
-        Json::Bool(flag) => Some(flag.to_string()),
-        Json::Array(items) => items
+        Value::String(text) => Some(text.trim().to_owned()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Array(items) => items
             .iter()
             .map(|item| item.as_str().map(|s| s.trim().to_owned()))
             .collect::<Option<Vec<_>>>()
             .map(|items| items.join(",")),
-        Json::Null | Json::Object(_) => None,
+        Value::Null | Value::Object(_) => None,
     }
 }
 
 impl Merged {
     /// Sets `path` to `value`, coming from `source`. Refuses a different value
     /// already given by another source.
-    fn set(&mut self, path: &[String], value: Json, source: &str) -> Result<(), ConfigError> {
+    fn set(&mut self, path: &[String], value: Value, source: &str) -> Result<(), ConfigError> {
         let dotted = path.join(".");
         let Some((last, parents)) = path.split_last() else {
             return Ok(());
@@ -188,7 +61,14 @@ impl Merged {
         let conflict = || ConfigError::new(dotted.clone(), "conflicts with a non-object value");
         let mut object = self.value.as_object_mut().ok_or_else(conflict)?;
         for key in parents {
-            object = object.object_member(key).ok_or_else(conflict)?;
+            let member = object
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            // A section given as `null` means "not set": the setting creates it.
+            if member.is_null() {
+                *member = Value::Object(Map::new());
+            }
+            object = member.as_object_mut().ok_or_else(conflict)?;
         }
         if let Some(existing) = object.get(last) {
             if normalised(existing).is_some() && normalised(existing) == normalised(&value) {
@@ -221,13 +101,13 @@ impl Merged {
 
 /// Merges the environment and labels into the JSON configuration.
 #[inline(never)]
-pub(crate) fn merge(json: Json, env: &[(String, String)]) -> Result<Merged, ConfigError> {
+pub(crate) fn merge(json: Value, env: &[(String, String)]) -> Result<Merged, ConfigError> {
     if !json.is_object() {
         return Err(ConfigError::new("configuration", "must be a JSON object"));
     }
     let mut merged = Merged {
         value: json,
-        provenance: Named::new(),
+        provenance: BTreeMap::new(),
         notes: Vec::new(),
     };
     for (name, value) in env {
@@ -235,7 +115,7 @@ pub(crate) fn merge(json: Json, env: &[(String, String)]) -> Result<Merged, Conf
             Env::Setting(path) => {
                 merged.set(
                     &path,
-                    Json::String(value.clone()),
+                    Value::String(value.clone()),
                     &format!("environment variable {name}"),
                 )?;
             }
@@ -454,7 +334,7 @@ const V3_LABELS: &[(&str, &[&str])] = &[
 
 /// Label pairs from an object (`{"k": "v"}`) or a compose list (`["k=v"]`).
 #[inline(never)]
-fn label_pairs(value: &Json, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn label_pairs(value: &Value, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let bad = || {
         ConfigError::new(
             field,
@@ -462,11 +342,11 @@ fn label_pairs(value: &Json, field: &str) -> Result<Vec<(String, String)>, Confi
         )
     };
     match value {
-        Json::Object(map) => map
+        Value::Object(map) => map
             .iter()
             .map(|(k, v)| Ok((k.clone(), normalised(v).ok_or_else(bad)?)))
             .collect(),
-        Json::Array(items) => items
+        Value::Array(items) => items
             .iter()
             .map(|item| {
                 let text = item.as_str().ok_or_else(bad)?;
@@ -490,7 +370,7 @@ fn apply_labels(merged: &mut Merged) -> Result<(), ConfigError> {
             pending.push((None, key, value));
         }
     }
-    if let Some(Json::Object(apps)) = object.get_mut("apps") {
+    if let Some(Value::Object(apps)) = object.get_mut("apps") {
         for (app, config) in apps.iter_mut() {
             if let Some(labels) = config.as_object_mut().and_then(|c| c.remove("labels")) {
                 for (key, value) in label_pairs(&labels, &format!("apps.{app}.labels"))? {
@@ -501,7 +381,7 @@ fn apply_labels(merged: &mut Merged) -> Result<(), ConfigError> {
     }
     for (app, key, value) in pending {
         let path = label_path(app.as_deref(), &key)?;
-        merged.set(&path, Json::String(value), &format!("label {key}"))?;
+        merged.set(&path, Value::String(value), &format!("label {key}"))?;
     }
     Ok(())
 }

@@ -294,3 +294,34 @@ fn error_display_is_one_line() {
     assert!(!line.contains('\n'));
     assert!(!line.contains("short\""), "the secret itself is not echoed");
 }
+
+#[test]
+fn a_key_given_twice_is_refused_rather_than_read_one_way() {
+    let text =
+        base()
+            .to_string()
+            .replacen('{', r#"{"secret":"another-secret-another-secret-xx","#, 1);
+    let err = Config::from_json(text.as_bytes()).unwrap_err();
+    assert_eq!(err.field, "configuration");
+    assert!(err.problem.contains("given twice"), "{err}");
+}
+
+#[test]
+fn a_section_given_as_a_list_is_refused_not_read_in_order() {
+    // serde would read `[3600]` as the first field of the section.
+    let err = load(&with(&["auth"], json!([3600]))).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.problem.as_str()),
+        ("auth", "invalid type: sequence, expected a map")
+    );
+    let err = load(&with(&["apps", "whoami", "response"], json!([["X=1"]]))).unwrap_err();
+    assert_eq!(err.field, "apps.whoami.response");
+    let err = load(&with(
+        &["oauth", "providers", "generic", "claims"],
+        json!(["sub"]),
+    ))
+    .unwrap_err();
+    assert_eq!(err.field, "oauth.providers.generic.claims");
+    // `null` sections mean "not set".
+    assert!(load(&with(&["auth"], Value::Null)).is_ok());
+}

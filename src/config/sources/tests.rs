@@ -1,6 +1,8 @@
 #![allow(clippy::type_complexity)]
 
 use super::*;
+use crate::config::raw::RawConfig;
+use crate::config::shape::Shape;
 use crate::config::{Config, ConfigError};
 use serde_json::{json, Value};
 
@@ -408,9 +410,10 @@ fn label_errors_and_conflicts() {
 }
 
 /// Every key path in `filter-config/schema.json` resolves through the shape the
-/// environment and labels use, and every shape path is in the schema.
+/// environment and labels use, every shape path is in the schema, and every
+/// one is a field the serde structs read.
 #[test]
-fn the_shape_matches_the_schema() {
+fn the_shape_matches_the_schema_and_the_serde_structs() {
     let schema: Value =
         serde_json::from_str(include_str!("../../../filter-config/schema.json")).unwrap();
     let mut from_schema = std::collections::BTreeSet::new();
@@ -423,6 +426,24 @@ fn the_shape_matches_the_schema() {
         only_schema.is_empty() && only_shape.is_empty(),
         "schema only: {only_schema:?}; shape only: {only_shape:?}"
     );
+    for path in &from_shape {
+        let mut value = json!({});
+        let mut node = &mut value;
+        for key in path.split('.') {
+            node = node
+                .as_object_mut()
+                .unwrap()
+                .entry(key.replace('*', "x"))
+                .or_insert_with(|| json!({}));
+        }
+        *node = json!("1");
+        if let Err(err) = serde_path_to_error::deserialize::<_, RawConfig>(&value) {
+            assert!(
+                !err.inner().to_string().starts_with("unknown field"),
+                "{path}: {err}"
+            );
+        }
+    }
 }
 
 fn collect_schema(

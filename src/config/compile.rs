@@ -1,0 +1,255 @@
+//! The whole configuration compiled: `appUrl`, the secrets' keys, cookies,
+//! sessions, the global rules, and the providers and apps (each in its own
+//! module).
+
+use std::collections::BTreeMap;
+
+use crate::crypto::{sha256, Key};
+use crate::filter::{Case, Filter};
+use crate::ip::IpList;
+use crate::url::HttpUrl;
+
+use super::raw::{self, ListValue, RawApp, RawConfig};
+use super::{app, provider};
+use super::{Apps, Config, ConfigError, Cookies, IpRules, Keys, Policy, MIN_SECRET_BYTES};
+
+#[inline(never)]
+pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+    let app_url = compile_app_url(raw.app_url.as_deref())?;
+    let keys = compile_keys(raw.secret.as_deref(), raw.previous_secrets.as_ref())?;
+    let (cookie_scope, cookies) = compile_cookies(&raw.auth, &app_url);
+
+    let session_expiry = raw.auth.session_expiry.map_or(86_400, |s| s.0);
+    if session_expiry == 0 {
+        return Err(ConfigError::new(
+            "auth.sessionExpiry",
+            "must be at least 1 second",
+        ));
+    }
+    let session_max_lifetime = raw.auth.session_max_lifetime.map_or(0, |s| s.0);
+    if session_max_lifetime != 0 && session_max_lifetime < session_expiry {
+        return Err(ConfigError::new(
+            "auth.sessionMaxLifetime",
+            format!("must be 0 (off) or at least auth.sessionExpiry ({session_expiry})"),
+        ));
+    }
+    let policy = match raw.auth.acls.policy.as_deref().map(str::trim) {
+        None | Some("" | "allow") => Policy::Allow,
+        Some("deny") => Policy::Deny,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "auth.acls.policy",
+                format!("`{other}` is not allow or deny"),
+            ))
+        }
+    };
+    let trusted_proxies = compile_ips("auth.trustedProxies", raw.auth.trusted_proxies.as_ref())?;
+    let ip = compile_ip_rules("auth.ip", &raw.auth.ip)?;
+
+    let whitelist = compile_filter(
+        "oauth.whitelist",
+        raw.oauth.whitelist.as_ref(),
+        Case::Insensitive,
+    )?;
+    let mut providers = Vec::new();
+    for (id, provider) in &raw.oauth.providers {
+        providers.push(provider::compile_provider(
+            id,
+            provider,
+            &app_url,
+            &raw.clusters,
+        )?);
+    }
+    if providers.is_empty() {
+        return Err(ConfigError::new(
+            "oauth.providers",
+            "at least one provider is required (e.g. oauth.providers.generic for Pocket ID)",
+        ));
+    }
+    let auto_redirect = match raw.oauth.auto_redirect.as_deref().map(str::trim) {
+        None | Some("" | "none") => None,
+        Some(id) => Some(providers.iter().position(|p| p.id == id).ok_or_else(|| {
+            ConfigError::new(
+                "oauth.autoRedirect",
+                format!("`{id}` is not a configured provider"),
+            )
+        })?),
+    };
+
+    let apps = compile_apps(&raw.apps)?;
+    let uses_client_ip = !ip.is_empty() || apps.list.iter().any(|app| !app.ip.is_empty());
+    Ok(Config {
+        app_url,
+        cookie_scope,
+        cookies,
+        keys,
+        session_expiry,
+        session_max_lifetime,
+        policy,
+        trusted_proxies,
+        ip,
+        uses_client_ip,
+        providers,
+        auto_redirect,
+        whitelist,
+        apps,
+        title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
+        clusters: raw.clusters,
+        notes: Vec::new(),
+    })
+}
+
+/// Cookie names and attributes, and the host suffix the cookie covers. With
+/// subdomains enabled (the default) the cookie is set on the `appUrl` host minus
+/// its first label, as Tinyauth does; otherwise it is host-only.
+#[inline(never)]
+fn compile_cookies(auth: &raw::RawAuth, app_url: &HttpUrl) -> (String, Cookies) {
+    let subdomains = auth.subdomains_enabled.is_none_or(|f| f.0);
+    let host = app_url.host();
+    let (scope, domain) = if !subdomains {
+        (host.to_owned(), None)
+    } else if host.split('.').count() >= 3 {
+        let parent = host.split_once('.').map_or(host, |(_, rest)| rest);
+        (parent.to_owned(), Some(parent.to_owned()))
+    } else {
+        (host.to_owned(), Some(host.to_owned()))
+    };
+    // A per-instance suffix keeps two deployments on nested domains from
+    // overwriting each other's cookies (Tinyauth issue #155).
+    let [a, b, c, d, ..] = sha256(host.as_bytes());
+    let instance = format!("{:08x}", u32::from_be_bytes([a, b, c, d]));
+    let secure = auth
+        .secure_cookie
+        .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
+    let cookies = Cookies {
+        session_name: format!("tinyauth-session-{instance}"),
+        id_token_name: format!("tinyauth-idt-{instance}"),
+        flow_prefix: format!("tinyauth-flow-{instance}-"),
+        domain,
+        secure,
+    };
+    (scope, cookies)
+}
+
+fn compile_ips(field: &str, raw: Option<&ListValue>) -> Result<IpList, ConfigError> {
+    let text = raw.map(|list| list.entries().join(",")).unwrap_or_default();
+    IpList::parse(&text).map_err(|problem| ConfigError::new(field, problem))
+}
+
+#[inline(never)]
+pub(super) fn compile_ip_rules(prefix: &str, raw: &raw::RawIp) -> Result<IpRules, ConfigError> {
+    Ok(IpRules {
+        allow: compile_ips(&format!("{prefix}.allow"), raw.allow.as_ref())?,
+        block: compile_ips(&format!("{prefix}.block"), raw.block.as_ref())?,
+        bypass: compile_ips(&format!("{prefix}.bypass"), raw.bypass.as_ref())?,
+    })
+}
+
+#[inline(never)]
+fn compile_apps(raw: &BTreeMap<String, RawApp>) -> Result<Apps, ConfigError> {
+    let mut apps = Apps::default();
+    for (name, app) in raw {
+        let app = app::compile_app(name, app)?;
+        let index = apps.list.len();
+        if apps.by_name.insert(app.name.clone(), index).is_some() {
+            return Err(ConfigError::new(
+                format!("apps.{}", app.name),
+                "is defined twice (app names are case-insensitive)",
+            ));
+        }
+        for domain in &app.domains {
+            if let Some(other) = apps.by_domain.insert(domain.clone(), index) {
+                let other = apps.list.get(other).map_or("", |a| a.name.as_str());
+                return Err(ConfigError::new(
+                    format!("apps.{}.config.domain", app.name),
+                    format!("`{domain}` is already the domain of app `{other}`"),
+                ));
+            }
+        }
+        apps.list.push(app);
+    }
+    Ok(apps)
+}
+
+#[inline(never)]
+fn compile_app_url(raw: Option<&str>) -> Result<HttpUrl, ConfigError> {
+    const FIELD: &str = "appUrl";
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(FIELD, "is required (e.g. https://tinyauth.example.com)")
+        })?;
+    let url =
+        HttpUrl::parse(raw).map_err(|err| ConfigError::new(FIELD, format!("`{raw}` {err}")))?;
+    if url.host_is_ip() {
+        return Err(ConfigError::new(
+            FIELD,
+            "must use a domain name, not an IP address (cookies are scoped to the domain)",
+        ));
+    }
+    if url.host().split('.').count() < 2 {
+        return Err(ConfigError::new(
+            FIELD,
+            "needs a host with at least two labels (e.g. tinyauth.example.com)",
+        ));
+    }
+    if url.path_and_query() != "/" {
+        return Err(ConfigError::new(
+            FIELD,
+            "must not have a path or query: the filter serves its pages at the root of this host",
+        ));
+    }
+    Ok(url)
+}
+
+#[inline(never)]
+fn compile_keys(secret: Option<&str>, previous: Option<&ListValue>) -> Result<Keys, ConfigError> {
+    let secret = secret.ok_or_else(|| {
+        ConfigError::new(
+            "secret",
+            format!("is required: at least {MIN_SECRET_BYTES} random bytes that sign sessions"),
+        )
+    })?;
+    check_secret("secret", secret)?;
+    let mut secrets = vec![secret.to_owned()];
+    if let Some(previous) = previous {
+        for (i, old) in previous.entries().into_iter().enumerate() {
+            check_secret(&format!("previousSecrets[{i}]"), old)?;
+            secrets.push(old.to_owned());
+        }
+    }
+    Ok(Keys {
+        session: secrets
+            .iter()
+            .map(|s| Key::derive(s.as_bytes(), "session"))
+            .collect(),
+        flow: secrets
+            .iter()
+            .map(|s| Key::derive(s.as_bytes(), "login-flow"))
+            .collect(),
+    })
+}
+
+fn check_secret(field: &str, secret: &str) -> Result<(), ConfigError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "is too short ({} bytes); use at least {MIN_SECRET_BYTES} random bytes, e.g. `openssl rand -base64 48`",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[inline(never)]
+pub(super) fn compile_filter(
+    field: &str,
+    raw: Option<&ListValue>,
+    case: Case,
+) -> Result<Filter, ConfigError> {
+    Filter::parse(&raw.map(ListValue::filter_text).unwrap_or_default(), case)
+        .map_err(|err| ConfigError::new(field, err.to_string()))
+}
