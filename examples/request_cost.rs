@@ -110,7 +110,8 @@ fn main() {
     });
     // Tinyauth's `path.allow`/`path.block` rules run on every request to
     // their app.
-    let Ok(rule) = tinyauth_wasm::regex::Regex::new(r"^/(api|static)/[a-z0-9_-]+\.(js|css|json)$")
+    let Ok(rule) =
+        tinyauth_wasm::config::Pattern::new(r"^/(api|static)/[a-z0-9_-]+\.(js|css|json)$", false)
     else {
         std::process::exit(1);
     };

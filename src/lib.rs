@@ -38,7 +38,6 @@ pub mod crypto;
 pub mod decision;
 pub mod discovery;
 pub mod document;
-pub mod filter;
 pub mod flow;
 pub mod id_token;
 pub mod identity;
@@ -49,16 +48,12 @@ pub mod login_flow;
 pub mod oidc;
 pub mod pages;
 pub mod path;
-pub mod regex;
 pub mod request;
 pub mod respond;
 pub mod sealed;
 pub mod secret;
 pub mod session;
 pub mod url;
-
-#[cfg(test)]
-mod testing;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -3,8 +3,7 @@
 
 use base64::Engine as _;
 
-use crate::filter::Case;
-use crate::regex::Regex;
+use super::filter::{Case, Pattern};
 use crate::request::is_identity_header;
 use crate::secret::Secret;
 use crate::url::normalize_host;
@@ -33,10 +32,10 @@ pub(super) fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> 
             })?);
         }
     }
-    let path_regex = |key: &str, raw: Option<&String>| -> Result<Option<Regex>, ConfigError> {
+    let path_regex = |key: &str, raw: Option<&String>| -> Result<Option<Pattern>, ConfigError> {
         match raw.map(|r| r.trim()).filter(|r| !r.is_empty()) {
             None => Ok(None),
-            Some(pattern) => Regex::new(pattern).map(Some).map_err(|err| {
+            Some(pattern) => Pattern::new(pattern, false).map(Some).map_err(|err| {
                 ConfigError::new(field(key), format!("invalid regex `{pattern}`: {err}"))
             }),
         }

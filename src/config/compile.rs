@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::filter::{Case, Filter};
 use crate::crypto::{sha256, Key};
-use crate::filter::{Case, Filter};
 use crate::ip::IpList;
 use crate::url::HttpUrl;
 
@@ -96,7 +96,42 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
         clusters: raw.clusters,
         notes: Vec::new(),
+        warnings: Vec::new(),
     })
+}
+
+/// The user, email and group filters whose regex can match part of a value:
+/// Tinyauth's semantics, which a `/admins/` written for whole names does not
+/// expect. Each is `(field, what to know)`.
+pub(super) fn partial_regexes(config: &Config) -> Vec<(String, String)> {
+    let mut filters: Vec<(String, &Filter)> = vec![("oauth.whitelist".into(), &config.whitelist)];
+    for provider in &config.providers {
+        filters.push((
+            format!("oauth.providers.{}.whitelist", provider.id),
+            &provider.whitelist,
+        ));
+    }
+    for app in &config.apps.list {
+        let field = |key: &str| format!("apps.{}.{key}", app.name);
+        filters.push((field("oauth.groups"), &app.groups));
+        filters.push((field("oauth.whitelist"), &app.whitelist));
+        filters.push((field("users.allow"), &app.users_allow));
+        filters.push((field("users.block"), &app.users_block));
+    }
+    filters
+        .into_iter()
+        .filter_map(|(field, filter)| {
+            let regex = filter.partial_regex()?;
+            Some((
+                field,
+                format!(
+                    "the regex /{regex}/ matches any value that contains a match, as in Tinyauth \
+                     (`/admins/` also matches `superadmins`); anchor it with ^…$ \
+                     (`/^admins$/`, `/^.*@example\\.com$/`) if it must match whole values"
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// Cookie names and attributes, and the host suffix the cookie covers. With

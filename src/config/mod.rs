@@ -11,6 +11,7 @@
 
 mod app;
 mod compile;
+pub mod filter;
 mod provider;
 mod raw;
 mod shape;
@@ -19,14 +20,12 @@ mod sources;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::regex::Regex;
-
 use crate::crypto::Key;
-use crate::filter::Filter;
 use crate::ip::IpList;
 use crate::secret::Secret;
 use crate::url::HttpUrl;
 
+pub use filter::{Case, Filter, Pattern};
 use raw::RawConfig;
 
 /// Minimum length of `secret`, in bytes: the MAC keys are derived from it.
@@ -175,9 +174,9 @@ pub struct App {
     /// `users.block`: usernames refused; when set, it alone decides.
     pub users_block: Filter,
     /// `path.allow`: paths matching it need no login (unanchored regex).
-    pub path_allow: Option<Regex>,
+    pub path_allow: Option<Pattern>,
     /// `path.block`: only paths matching it need a login (unanchored regex).
-    pub path_block: Option<Regex>,
+    pub path_block: Option<Pattern>,
     pub ip: IpRules,
     /// `response.headers`: extra headers for the upstream (lower-case names).
     pub headers: HeaderList,
@@ -266,6 +265,9 @@ pub struct Config {
     pub title: String,
     /// Recognised settings that have no effect (logged once at configure).
     pub notes: Vec<String>,
+    /// Settings that work but may not mean what the operator expects (logged
+    /// once at configure, as warnings).
+    pub warnings: Vec<String>,
     clusters: BTreeMap<String, String>,
 }
 
@@ -302,6 +304,10 @@ impl Config {
         })?;
         let mut config = compile::compile(raw).map_err(with_source)?;
         config.notes = merged.notes;
+        config.warnings = compile::partial_regexes(&config)
+            .into_iter()
+            .map(|(field, problem)| with_source(ConfigError::new(field, problem)).to_string())
+            .collect();
         Ok(config)
     }
 

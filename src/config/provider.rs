@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::filter::Case;
+use super::filter::Case;
 use crate::secret::Secret;
 use crate::url::HttpUrl;
 

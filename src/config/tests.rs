@@ -325,3 +325,36 @@ fn a_section_given_as_a_list_is_refused_not_read_in_order() {
     // `null` sections mean "not set".
     assert!(load(&with(&["auth"], Value::Null)).is_ok());
 }
+
+#[test]
+fn partial_regexes_are_warned_about_once_each_with_their_source() {
+    let config = Config::from_sources(
+        with(&["apps", "whoami", "oauth", "groups"], json!("/admins/"))
+            .to_string()
+            .as_bytes(),
+        &[("OAUTH_WHITELIST".to_owned(), r"/@example\.com$/".to_owned())],
+    )
+    .unwrap();
+    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    assert!(config.warnings.iter().any(|w| w.starts_with(
+        "apps.whoami.oauth.groups: the regex /admins/ matches any value that contains a match"
+    )));
+    let whitelist = config
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("oauth.whitelist:"))
+        .unwrap();
+    assert!(
+        whitelist.contains(r"anchor it with ^…$ (`/^admins$/`, `/^.*@example\.com$/`)"),
+        "{whitelist}"
+    );
+    assert!(whitelist.ends_with("(set by environment variable OAUTH_WHITELIST)"));
+    // Whole-value regexes and lists need no warning.
+    let quiet = load(&with(
+        &["apps", "whoami", "oauth", "groups"],
+        json!("/^(admins|ops)$/"),
+    ))
+    .unwrap();
+    assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    assert!(load(&base()).unwrap().warnings.is_empty());
+}

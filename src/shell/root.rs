@@ -100,6 +100,9 @@ impl RootContext for FilterRoot {
                 for note in &config.notes {
                     let _ = hostcalls::log(LogLevel::Info, note);
                 }
+                for warning in &config.warnings {
+                    let _ = hostcalls::log(LogLevel::Warn, warning);
+                }
                 let _ = hostcalls::log(
                     LogLevel::Info,
                     &format!(
