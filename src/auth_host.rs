@@ -12,7 +12,7 @@ use crate::login;
 use crate::pages::{self, LoginOption};
 use crate::request::RequestView;
 use crate::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
-use crate::url::{encode_pairs, single_param, with_query};
+use crate::url::single_param;
 
 const START_PREFIX: &str = "/api/oauth/start/";
 /// Tinyauth's JSON variant of the start endpoint.
@@ -113,19 +113,15 @@ fn login_page(
             return login::start(config, runtime, provider, return_to, true, now, rng);
         }
     }
-    let query = if return_to.is_empty() {
-        String::new()
-    } else {
-        encode_pairs([("redirect_uri", return_to.as_str())])
-    };
     let options: Vec<LoginOption<'_>> = config
         .providers
         .iter()
         .map(|provider| LoginOption {
             name: &provider.name,
-            url: with_query(
-                &format!("{}{START_PREFIX}{}", config.app_url.origin(), provider.id),
-                &query,
+            url: respond::auth_host_url(
+                config,
+                &format!("{START_PREFIX}{}", provider.id),
+                &[("redirect_uri", return_to.as_str())],
             ),
         })
         .collect();
@@ -169,7 +165,7 @@ fn logout(
             .filter(|_| provider.logout_at_provider)?;
         let hint = id_token?;
         let state = crate::crypto::random_token(rng).ok()?;
-        let query = encode_pairs([
+        let location = end_session.with_params([
             ("id_token_hint", hint),
             (
                 "post_logout_redirect_uri",
@@ -178,10 +174,7 @@ fn logout(
             ("client_id", provider.client_id.as_str()),
             ("state", state.as_str()),
         ]);
-        Some((
-            provider.id.clone(),
-            with_query(&end_session.to_string(), &query),
-        ))
+        Some((provider.id.clone(), location))
     });
     if let Some((provider, location)) = provider_logout {
         let decision = local_logout(config, Response::redirect(location));

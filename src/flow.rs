@@ -21,7 +21,7 @@ use crate::pages;
 use crate::request::RequestView;
 use crate::respond::{self, host_in_scope, json_status, login_url};
 use crate::session::Session;
-use crate::url::encode_pairs;
+use crate::url::form;
 
 /// Decides what to do with a request.
 pub fn on_request(
@@ -247,7 +247,7 @@ fn forbidden(
         let location = format!(
             "{}/unauthorized?{}",
             config.app_url.origin(),
-            encode_pairs([
+            form([
                 (
                     "groupErr",
                     if denial.is_group_error() {

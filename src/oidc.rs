@@ -15,12 +15,12 @@ use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
 use crate::login_flow::LoginFlow;
 use crate::secret::Secret;
-use crate::url::{encode_component, encode_pairs, with_query, HttpUrl};
+use crate::url::{form, form_component, HttpUrl};
 
 /// The URL that sends the browser to the provider.
 pub fn authorize_url(provider: &Provider, authorize: &HttpUrl, flow: &LoginFlow) -> String {
     let challenge = flow.code_challenge();
-    let query = encode_pairs([
+    authorize.with_params([
         ("response_type", "code"),
         ("client_id", provider.client_id.as_str()),
         ("redirect_uri", provider.redirect_uri.as_str()),
@@ -29,8 +29,7 @@ pub fn authorize_url(provider: &Provider, authorize: &HttpUrl, flow: &LoginFlow)
         ("nonce", flow.nonce.as_str()),
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
-    ]);
-    with_query(&authorize.to_string(), &query)
+    ])
 }
 
 /// The authorization-code exchange.
@@ -44,7 +43,7 @@ pub fn token_request(
     code: &str,
     flow: &LoginFlow,
 ) -> OutboundCall {
-    let mut form = vec![
+    let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", provider.redirect_uri.as_str()),
@@ -59,8 +58,8 @@ pub fn token_request(
         (TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
             let credentials = format!(
                 "{}:{}",
-                encode_component(&provider.client_id),
-                encode_component(secret.expose())
+                form_component(&provider.client_id),
+                form_component(secret.expose())
             );
             headers.push((
                 "authorization".into(),
@@ -71,15 +70,15 @@ pub fn token_request(
             ));
         }
         (TokenAuthMethod::ClientSecretPost, Some(secret)) => {
-            form.push(("client_id", provider.client_id.as_str()));
-            form.push(("client_secret", secret.expose()));
+            params.push(("client_id", provider.client_id.as_str()));
+            params.push(("client_secret", secret.expose()));
         }
-        _ => form.push(("client_id", provider.client_id.as_str())),
+        _ => params.push(("client_id", provider.client_id.as_str())),
     }
     OutboundCall {
         cluster: token.cluster.clone(),
         headers,
-        body: Some(encode_pairs(form).into_bytes()),
+        body: Some(form(params).into_bytes()),
         timeout_ms: provider.timeout_ms,
     }
 }
@@ -241,7 +240,6 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::crypto::{Entropy, EntropyUnavailable};
-    use crate::url::{decode_component, raw_pairs};
 
     struct Fixed;
     impl Entropy for Fixed {
@@ -269,13 +267,8 @@ mod tests {
     }
 
     fn form(body: &[u8]) -> Vec<(String, String)> {
-        raw_pairs(std::str::from_utf8(body).unwrap())
-            .map(|(k, v)| {
-                (
-                    decode_component(k).unwrap().into_owned(),
-                    decode_component(v).unwrap().into_owned(),
-                )
-            })
+        url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     }
 
@@ -323,7 +316,7 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(basic.strip_prefix("Basic ").unwrap())
             .unwrap();
-        assert_eq!(decoded, b"my%20client:se%3Acr%2Bt");
+        assert_eq!(decoded, b"my+client:se%3Acr%2Bt");
         let params = form(call.body.as_deref().unwrap());
         assert!(params.contains(&("grant_type".into(), "authorization_code".into())));
         assert!(params.contains(&("code".into(), "the-code".into())));

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::url::decode_component;
+use percent_encoding::percent_decode_str;
 
 /// Decodes percent-escapes (not `+`), then resolves `.` and `..` segments and
 /// collapses repeated slashes, like Go's `path.Clean` (which Tinyauth uses).
@@ -20,9 +20,9 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
         return Cow::Borrowed(path);
     }
     let decoded = if path.contains('%') {
-        // `+` is literal in paths; protect it from form decoding.
-        let protected = path.replace('+', "%2B");
-        decode_component(&protected).map_or_else(|| path.to_owned(), Cow::into_owned)
+        percent_decode_str(path)
+            .decode_utf8()
+            .map_or_else(|_| path.to_owned(), Cow::into_owned)
     } else {
         path.to_owned()
     };

@@ -7,19 +7,30 @@ use crate::cookie::{SameSite, SetCookie};
 use crate::decision::{Action, Decision, Level, Response};
 use crate::login_flow::LoginFlow;
 use crate::pages;
-use crate::url::{encode_pairs, with_query, HttpUrl, Scheme};
+use crate::url::{form, HttpUrl, Scheme};
 
 /// Path prefix (and cookie path) of the provider callbacks.
 pub const CALLBACK_PREFIX: &str = "/api/oauth/callback/";
 
 /// `<appUrl>/login`, carrying the URL to come back to.
 pub fn login_url(config: &Config, return_to: &str) -> String {
-    let base = format!("{}/login", config.app_url.origin());
-    if return_to.is_empty() {
-        base
-    } else {
-        with_query(&base, &encode_pairs([("redirect_uri", return_to)]))
+    auth_host_url(config, "/login", &[("redirect_uri", return_to)])
+}
+
+/// `<appUrl><path>`, with the non-empty `params` as a form-encoded query.
+pub fn auth_host_url(config: &Config, path: &str, params: &[(&str, &str)]) -> String {
+    let mut url = format!("{}{path}", config.app_url.origin());
+    let query = form(
+        params
+            .iter()
+            .copied()
+            .filter(|(_, value)| !value.is_empty()),
+    );
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
     }
+    url
 }
 
 /// The URL a user may be sent back to after login, or `None`.
@@ -169,6 +180,7 @@ mod tests {
             "https://deep.app.example.com/",
             "https://example.com/",
             "https://app.example.com:443/",
+            "HTTPS://APP.EXAMPLE.COM./x",
         ];
         for url in allowed {
             assert!(safe_return_url(&c, url).is_some(), "{url}");
@@ -188,6 +200,15 @@ mod tests {
             "https://[::1]/",
             "https://app.example.com/\r\nx",
             "",
+            // Read as the browser reads them (WHATWG), then refused.
+            "https:evil.com/",
+            "https:/evil.com/",
+            "https:\\\\evil.com/",
+            "https://evil.com%2f.example.com/",
+            "https://app.example.com%40evil.com/",
+            "https://app.example.com\t.evil.com/",
+            "https://0x7f000001/",
+            "https://[::ffff:127.0.0.1]/",
         ];
         for url in refused {
             assert!(safe_return_url(&c, url).is_none(), "{url}");

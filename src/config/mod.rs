@@ -148,7 +148,7 @@ impl Provider {
         self.issuer.clone().unwrap_or_else(|| {
             self.authorize_url
                 .as_ref()
-                .map(HttpUrl::origin)
+                .map(|url| url.origin().to_owned())
                 .unwrap_or_default()
         })
     }

@@ -144,7 +144,7 @@ pub(super) fn endpoint_for(
         authority: provider
             .authority
             .clone()
-            .unwrap_or_else(|| url.authority()),
+            .unwrap_or_else(|| url.authority().to_owned()),
         url,
     }
 }
