@@ -1,9 +1,8 @@
-// Packaging and ways to run: the OCI image Istio pulls (layout, media types,
-// digests), and the demo under func-e when func-e is installed.
+// Packaging and ways to run: the shipped module's exports, the optimizer, and
+// the demo under func-e (the OCI image is checked in oci.test.mjs).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,62 +13,6 @@ import { envoyBinary, wasmPath } from './lib/envoy.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { REPO_ROOT, startProcess } from './lib/procs.mjs';
 import { KEEP } from '../../tools/optimize-wasm.mjs';
-
-const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
-
-test('the OCI image has the layout, media types and digests Istio expects', () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-oci-'));
-  try {
-    const wasm = wasmPath();
-    execFileSync('bash', [path.join(REPO_ROOT, 'envoy-demo/oci-image.sh'), wasm, out], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: '1800000000' },
-    });
-    const layout = path.join(out, 'tinyauth-wasm');
-    const blob = (digest) => {
-      assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-      const bytes = fs.readFileSync(path.join(layout, 'blobs/sha256', digest.slice(7)));
-      assert.equal(`sha256:${sha256(bytes)}`, digest, 'a blob is stored under its own digest');
-      return bytes;
-    };
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(layout, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
-    const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
-    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
-    assert.equal(index.manifests.length, 1);
-    const entry = index.manifests[0];
-    assert.equal(entry.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-    const manifestBytes = blob(entry.digest);
-    assert.equal(manifestBytes.length, entry.size);
-    const manifest = JSON.parse(manifestBytes);
-    assert.equal(manifest.schemaVersion, 2);
-    assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-    assert.equal(manifest.config.mediaType, 'application/vnd.module.wasm.config.v1+json');
-    const config = JSON.parse(blob(manifest.config.digest));
-    assert.equal(blob(manifest.config.digest).length, manifest.config.size);
-    assert.equal(config.created, '2027-01-15T08:00:00Z');
-    assert.equal(manifest.layers.length, 1);
-    const [layer] = manifest.layers;
-    assert.equal(layer.mediaType, 'application/vnd.module.wasm.content.layer.v1+wasm');
-    const module = blob(layer.digest);
-    assert.equal(module.length, layer.size);
-    assert.deepEqual(module, fs.readFileSync(wasm), 'the layer is the built module, byte for byte');
-    assert.equal(module.subarray(0, 4).toString('latin1'), '\0asm');
-    const version = /^version = "(.*)"$/m.exec(fs.readFileSync(path.join(REPO_ROOT, 'Cargo.toml'), 'utf8'))[1];
-    assert.equal(entry.annotations['org.opencontainers.image.ref.name'], version);
-    // The archive holds the same layout, reproducibly.
-    const tarball = path.join(out, `tinyauth-wasm-${version}.oci.tar`);
-    const listing = execFileSync('tar', ['-tf', tarball], { encoding: 'utf8' });
-    for (const name of ['./oci-layout', './index.json', `./blobs/sha256/${layer.digest.slice(7)}`]) {
-      assert.ok(listing.includes(name), name);
-    }
-    const first = sha256(fs.readFileSync(tarball));
-    execFileSync('bash', [path.join(REPO_ROOT, 'envoy-demo/oci-image.sh'), wasm, out], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: '1800000000' },
-    });
-    assert.equal(sha256(fs.readFileSync(tarball)), first, 'the same inputs give the same archive');
-  } finally {
-    fs.rmSync(out, { recursive: true, force: true });
-  }
-});
 
 test('the shipped module exports only the callbacks the filter implements', () => {
   const exported = WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(wasmPath()))).map((e) => e.name);
