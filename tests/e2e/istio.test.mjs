@@ -9,7 +9,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +17,7 @@ import YAML from 'yaml';
 
 import { startPocketId } from './pocket-id/standin.mjs';
 import { makeServerCert } from './lib/certs.mjs';
-import { Browser, apiClient } from './lib/client.mjs';
+import { Browser, apiClient, rawGet } from './lib/client.mjs';
 import { buildEnvoyConfig, startEnvoy, wasmPath } from './lib/envoy.mjs';
 import { freePort } from './lib/ports.mjs';
 import { REPO_ROOT } from './lib/procs.mjs';
@@ -56,18 +55,6 @@ function ecdsResource(plugin, pluginConfigJson, wasmFile) {
       },
     },
   };
-}
-
-/** GET with the path sent exactly as given (URL parsing would normalize it first). */
-function rawGet(port, host, rawPath, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: rawPath, agent: false, headers: { host, ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-  });
 }
 
 /** Proto merge of a JSON message: fields of `patch` replace, messages merge, lists append. */

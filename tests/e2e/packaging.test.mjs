@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { apiClient } from './lib/client.mjs';
+import { apiClient, rawGet } from './lib/client.mjs';
 import { envoyBinary, wasmPath } from './lib/envoy.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { REPO_ROOT, startProcess } from './lib/procs.mjs';
@@ -91,7 +91,7 @@ test('the demo runs Envoy through func-e when func-e is installed', async (t) =>
   // A stand-in func-e: records how it was called, then runs the real Envoy
   // (func-e itself would download one, which this machine cannot).
   fs.writeFileSync(path.join(shimDir, 'func-e'),
-    `#!/usr/bin/env bash\necho "$*" >> "${callLog}"\n[ "$1" = run ] && shift\nexec "${envoy}" "$@"\n`, { mode: 0o755 });
+    `#!/usr/bin/env bash\necho "ENVOY_VERSION=$ENVOY_VERSION $*" >> "${callLog}"\n[ "$1" = run ] && shift\nexec "${envoy}" "$@"\n`, { mode: 0o755 });
   const [port, idPort, appPort, adminPort] = await freePorts(4);
   const demo = await startProcess({
     name: 'demo-func-e',
@@ -115,9 +115,47 @@ test('the demo runs Envoy through func-e when func-e is installed', async (t) =>
     await demo.stop({ graceMs: 5000 });
     fs.rmSync(shimDir, { recursive: true, force: true });
   });
-  assert.match(demo.logs(), /\[demo\] using func-e/);
+  assert.match(demo.logs(), /\[demo\] using func-e \(.*\) with Envoy 1\.40\.0/);
   const calls = fs.readFileSync(callLog, 'utf8');
-  assert.ok(calls.startsWith(`run -c ${path.join(shimDir, 'run')}/envoy.yaml `), calls);
+  assert.ok(calls.startsWith(`ENVOY_VERSION=1.40.0 run -c ${path.join(shimDir, 'run')}/envoy.yaml `), calls);
   const r = await apiClient().get(`http://whoami.demo.localhost:${port}/`);
   assert.equal(r.status, 401, 'the filter answers through the func-e Envoy');
+  // The demo's envoy.yaml is hardened (docs/envoy-hardening.md).
+  const underscore = await rawGet(port, `whoami.demo.localhost:${port}`, '/', { remote_user: 'alice' });
+  assert.equal(underscore.status, 400, 'headers_with_underscores_action: REJECT_REQUEST');
+  const escaped = await rawGet(port, `whoami.demo.localhost:${port}`, '/a%2Fb');
+  assert.equal(escaped.status, 307, 'path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT');
+});
+
+test('without func-e the demo says so once and runs the PyPI Envoy', async (t) => {
+  // PATH without any func-e: only the directories of node, bash and the coreutils.
+  const pathDirs = [...new Set([path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'])];
+  const [port, idPort, appPort, adminPort] = await freePorts(4);
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-demo-'));
+  const demo = await startProcess({
+    name: 'demo-pypi',
+    testName: 'demo-pypi',
+    command: 'bash',
+    args: [path.join(REPO_ROOT, 'envoy-demo/run.sh')],
+    env: {
+      ...process.env,
+      PATH: pathDirs.join(':'),
+      DEMO_PORT: String(port),
+      DEMO_ID_PORT: String(idPort),
+      DEMO_APP_PORT: String(appPort),
+      DEMO_ADMIN_PORT: String(adminPort),
+      DEMO_RUN_DIR: runDir,
+    },
+    ready: /\[demo\] ready/,
+    readyTimeoutMs: 180000,
+  });
+  t.after(async () => {
+    await demo.stop({ graceMs: 5000 });
+    fs.rmSync(runDir, { recursive: true, force: true });
+  });
+  const mentions = demo.logs().split('\n').filter((line) => /func-e/.test(line));
+  assert.equal(mentions.length, 1, mentions.join('\n'));
+  assert.match(mentions[0], /\[demo\] func-e is not installed \(see https:\/\/func-e\.io\); using Envoy 1\.40\.0 from PyPI \(.*envoy-venv\/bin\/envoy\)/);
+  const r = await apiClient().get(`http://whoami.demo.localhost:${port}/`);
+  assert.equal(r.status, 401, 'the filter answers through the PyPI Envoy');
 });
