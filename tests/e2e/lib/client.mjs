@@ -923,6 +923,23 @@ export function apiClient(opts = {}) {
   return new Browser({ userAgent: CURL_UA, navigation: false, followRedirects: false, ...opts });
 }
 
+/**
+ * GET 127.0.0.1:port with the path and Host sent exactly as given (URL
+ * parsing would normalize the path first), no redirects followed.
+ * @param {number} port @param {string} host @param {string} rawPath @param {Record<string,string>} [headers]
+ * @returns {Promise<{status: number|undefined, headers: import('node:http').IncomingHttpHeaders, body: string}>}
+ */
+export function rawGet(port, host, rawPath, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: rawPath, agent: false, headers: { host, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+  });
+}
+
 // ==================================================================== helpers
 
 /** strict-origin-when-cross-origin (Chrome's default referrer policy). */
