@@ -19,17 +19,20 @@ use std::time::Instant;
 mod alice;
 
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::crypto::Entropy;
-use tinyauth_wasm::discovery::Runtime;
 use tinyauth_wasm::flow;
-use tinyauth_wasm::request::RequestView;
+use tinyauth_wasm::http::request::RequestView;
+use tinyauth_wasm::oidc::discovery::Runtime;
+use tinyauth_wasm::session::crypto::Entropy;
 use tinyauth_wasm::session::Session;
 
 const NOW: u64 = 1_800_000_000;
 
 struct Fixed;
 impl Entropy for Fixed {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), tinyauth_wasm::crypto::EntropyUnavailable> {
+    fn fill(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<(), tinyauth_wasm::session::crypto::EntropyUnavailable> {
         buf.fill(7);
         Ok(())
     }

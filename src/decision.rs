@@ -4,10 +4,10 @@
 
 use std::borrow::Cow;
 
-use crate::document::Object;
+use crate::oidc::document::Object;
 
-use crate::discovery::RuntimeUpdate;
-use crate::login_flow::LoginFlow;
+use crate::oidc::discovery::RuntimeUpdate;
+use crate::session::login_flow::LoginFlow;
 
 /// What the core decided, plus the log lines that explain it.
 #[derive(Debug)]

@@ -8,20 +8,20 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::access::{self, Denial, Gate};
-use crate::auth_host;
 use crate::config::{App, Config};
-use crate::cookie;
-use crate::crypto::Entropy;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
-use crate::discovery::Runtime;
-use crate::identity::Identity;
-use crate::ip::client_ip;
-use crate::login;
-use crate::pages;
-use crate::request::RequestView;
-use crate::respond::{self, host_in_scope, json_status, login_url};
+use crate::http::cookie;
+use crate::http::ip::client_ip;
+use crate::http::pages;
+use crate::http::request::RequestView;
+use crate::http::respond::{self, host_in_scope, json_status, login_url};
+use crate::http::url::form;
+use crate::oidc::auth_host;
+use crate::oidc::discovery::Runtime;
+use crate::oidc::login;
+use crate::session::crypto::Entropy;
+use crate::session::identity::Identity;
 use crate::session::Session;
-use crate::url::form;
 
 /// Decides what to do with a request.
 pub fn on_request(
@@ -317,7 +317,7 @@ fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
 }
 
 fn printable_host(host: &str) -> String {
-    crate::oidc::printable(host, 100)
+    crate::oidc::messages::printable(host, 100)
 }
 
 #[cfg(test)]

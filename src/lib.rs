@@ -31,29 +31,13 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod auth_host;
 pub mod config;
-pub mod cookie;
-pub mod crypto;
 pub mod decision;
-pub mod discovery;
-pub mod document;
 pub mod flow;
-pub mod id_token;
-pub mod identity;
-pub mod ip;
-pub mod jwk;
-pub mod login;
-pub mod login_flow;
+pub mod http;
 pub mod oidc;
-pub mod pages;
-pub mod path;
-pub mod request;
-pub mod respond;
-pub mod sealed;
 pub mod secret;
 pub mod session;
-pub mod url;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -17,8 +17,8 @@ use common::{compile, CHROME, NOW, SECRET};
 use serde_json::{json, Value};
 use tinyauth_wasm::decision::Action;
 use tinyauth_wasm::flow;
-use tinyauth_wasm::identity::Identity;
-use tinyauth_wasm::request::RequestView;
+use tinyauth_wasm::http::request::RequestView;
+use tinyauth_wasm::session::identity::Identity;
 use tinyauth_wasm::session::Session;
 
 fn user(name: &str) -> Identity {

@@ -14,8 +14,8 @@ mod common;
 
 use common::idp::{jwks, raw_token, TestKey};
 use serde_json::{json, Value};
-use tinyauth_wasm::id_token::{verify, Expectations, Rejected};
-use tinyauth_wasm::jwk::Jwks;
+use tinyauth_wasm::oidc::id_token::{verify, Expectations, Rejected};
+use tinyauth_wasm::oidc::jwks::Jwks;
 
 const ISSUER: &str = "https://id.example.com";
 const CLIENT: &str = "tinyauth";

@@ -435,7 +435,7 @@ fn open_redirect_in_return_to() {
         "javascript:alert(1)",
     ] {
         let mut browser = Browser::new();
-        let encoded = tinyauth_wasm::url::form_component(target);
+        let encoded = tinyauth_wasm::http::url::form_component(target);
         let start = browser.get(
             &config,
             &format!("https://auth.example.com/api/oauth/start/generic?redirect_uri={encoded}"),

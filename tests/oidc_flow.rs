@@ -17,7 +17,7 @@ use common::*;
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
 use tinyauth_wasm::decision::{Action, CallReply, Level, Pending};
-use tinyauth_wasm::discovery::{self, Fetch, Runtime, RuntimeUpdate, JWKS_REFRESH_SECONDS};
+use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime, RuntimeUpdate, JWKS_REFRESH_SECONDS};
 
 /// Starts a login and returns the paused token call's `Pending`.
 fn at_token(env: &Env, browser: &mut Browser, rng: &mut Counter) -> Pending {

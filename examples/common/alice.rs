@@ -1,7 +1,7 @@
 //! The session the examples seal: alice, in the groups `admins` and
 //! `developers`, signed in a minute before `now`, valid for a day.
 
-use tinyauth_wasm::identity::Identity;
+use tinyauth_wasm::session::identity::Identity;
 use tinyauth_wasm::session::Session;
 
 pub(crate) fn alice_session(now: u64) -> Session {

@@ -4,9 +4,9 @@
 use base64::Engine as _;
 
 use super::filter::{Case, Pattern};
-use crate::request::is_identity_header;
+use crate::http::request::is_identity_header;
+use crate::http::url::normalize_host;
 use crate::secret::Secret;
-use crate::url::normalize_host;
 
 use super::compile::{compile_filter, compile_ip_rules};
 use super::raw::{self, ListValue, RawApp};

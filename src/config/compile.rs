@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::filter::{Case, Filter};
-use crate::crypto::{sha256, Key};
-use crate::ip::IpList;
-use crate::url::HttpUrl;
+use crate::http::ip::IpList;
+use crate::http::url::HttpUrl;
+use crate::session::crypto::{sha256, Key};
 
 use super::raw::{self, ListValue, RawApp, RawConfig};
 use super::{app, provider};
@@ -155,7 +155,7 @@ fn compile_cookies(auth: &raw::RawAuth, app_url: &HttpUrl) -> (String, Cookies) 
     let instance = format!("{:08x}", u32::from_be_bytes([a, b, c, d]));
     let secure = auth
         .secure_cookie
-        .map_or(app_url.scheme() == crate::url::Scheme::Https, |f| f.0);
+        .map_or(app_url.scheme() == crate::http::url::Scheme::Https, |f| f.0);
     let cookies = Cookies {
         session_name: format!("tinyauth-session-{instance}"),
         id_token_name: format!("tinyauth-idt-{instance}"),

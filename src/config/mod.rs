@@ -20,10 +20,10 @@ mod sources;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::crypto::Key;
-use crate::ip::IpList;
+use crate::http::ip::IpList;
+use crate::http::url::HttpUrl;
 use crate::secret::Secret;
-use crate::url::HttpUrl;
+use crate::session::crypto::Key;
 
 pub use filter::{Case, Filter, Pattern};
 use raw::RawConfig;
@@ -106,7 +106,7 @@ impl Default for ClaimNames {
 }
 
 /// One OAuth/OIDC provider, as configured. Endpoints not configured here come
-/// from discovery at run time (see [`crate::discovery`]).
+/// from discovery at run time (see [`crate::oidc::discovery`]).
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub id: String,
@@ -283,7 +283,7 @@ impl Config {
         let value = if json.trim_ascii().is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            crate::document::parse(json).map_err(|err| {
+            crate::oidc::document::parse(json).map_err(|err| {
                 ConfigError::new("configuration", format!("is not valid JSON: {err}"))
             })?
         };

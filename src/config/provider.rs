@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::filter::Case;
+use crate::http::url::HttpUrl;
 use crate::secret::Secret;
-use crate::url::HttpUrl;
 
 use super::compile::compile_filter;
 use super::raw::{self, ListValue, RawProvider};
@@ -335,6 +335,6 @@ fn default_provider_name(id: &str) -> String {
     match id {
         "google" => "Google".into(),
         "github" => "GitHub".into(),
-        _ => crate::identity::capitalise(id),
+        _ => crate::session::identity::capitalise(id),
     }
 }

@@ -135,7 +135,8 @@ fn clusters_map_and_explicit_cluster() {
     assert_eq!(provider.userinfo.as_ref().unwrap().cluster, "explicit");
     assert_eq!(provider.userinfo.as_ref().unwrap().authority, "id.internal");
     let internal = loaded.endpoint_for(
-        crate::url::HttpUrl::parse("http://pocket-id.internal:8080/.well-known/jwks.json").unwrap(),
+        crate::http::url::HttpUrl::parse("http://pocket-id.internal:8080/.well-known/jwks.json")
+            .unwrap(),
         provider,
     );
     assert_eq!(internal.cluster, "explicit");

@@ -11,10 +11,10 @@ use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
 
 use crate::config::Config;
 use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
-use crate::discovery::Runtime;
 use crate::flow;
-use crate::ip::parse_socket_address;
-use crate::request::RequestView;
+use crate::http::ip::parse_socket_address;
+use crate::http::request::RequestView;
+use crate::oidc::discovery::Runtime;
 
 use super::{dispatch, log, now_seconds, write_log, HostEntropy};
 
@@ -100,7 +100,10 @@ impl Context for FilterHttp {
                 Level::Error,
                 "reply for an unknown provider call; failing the request",
             );
-            send(&crate::respond::json_status(500, "Internal Server Error"));
+            send(&crate::http::respond::json_status(
+                500,
+                "Internal Server Error",
+            ));
             return;
         }
         let reply = call_reply(num_headers, body_size);
@@ -121,7 +124,10 @@ impl HttpContext for FilterHttp {
         let Some(config) = self.config.clone() else {
             // Not configured (cannot normally happen: Envoy rejects a failed
             // configure). Fail closed.
-            send(&crate::respond::json_status(503, "Service Unavailable"));
+            send(&crate::http::respond::json_status(
+                503,
+                "Service Unavailable",
+            ));
             return HostAction::Pause;
         };
         let headers = request_headers();

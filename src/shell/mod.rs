@@ -79,8 +79,8 @@ fn now_seconds() -> u64 {
 /// WASI `random_get`, which Envoy serves from `BoringSSL`'s random generator.
 struct HostEntropy;
 
-impl crate::crypto::Entropy for HostEntropy {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), crate::crypto::EntropyUnavailable> {
-        getrandom::fill(buf).map_err(|_| crate::crypto::EntropyUnavailable)
+impl crate::session::crypto::Entropy for HostEntropy {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), crate::session::crypto::EntropyUnavailable> {
+        getrandom::fill(buf).map_err(|_| crate::session::crypto::EntropyUnavailable)
     }
 }

@@ -13,7 +13,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use crate::config::Config;
 use crate::decision::CallReply;
-use crate::discovery::{self, Fetch, Runtime};
+use crate::oidc::discovery::{self, Fetch, Runtime};
 
 use super::http::FilterHttp;
 use super::{dispatch, now_seconds, write_log};

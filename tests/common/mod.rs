@@ -16,13 +16,13 @@ use std::ops::Deref;
 
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::crypto::{Entropy, EntropyUnavailable};
 use tinyauth_wasm::decision::{
     Action, CallReply, Decision, Forward, OutboundCall, Pending, Response,
 };
-use tinyauth_wasm::discovery::{self, Fetch, Runtime};
 use tinyauth_wasm::flow;
-use tinyauth_wasm::request::RequestView;
+use tinyauth_wasm::http::request::RequestView;
+use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime};
+use tinyauth_wasm::session::crypto::{Entropy, EntropyUnavailable};
 
 use idp::TestKey;
 
@@ -266,7 +266,7 @@ pub fn body(response: &Response) -> String {
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
-    tinyauth_wasm::url::single_param(query, name).unwrap()
+    tinyauth_wasm::http::url::single_param(query, name).unwrap()
 }
 
 pub fn ok_json(value: &Value) -> CallReply {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::document::{self, Object};
+use crate::oidc::document::{self, Object};
 
 use crate::config::ClaimNames;
 

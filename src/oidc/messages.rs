@@ -9,13 +9,13 @@ use base64::Engine as _;
 
 use serde::Deserialize;
 
-use crate::document;
+use crate::oidc::document;
 
 use crate::config::{Endpoint, Provider, TokenAuthMethod};
 use crate::decision::{CallReply, OutboundCall, Tokens};
-use crate::login_flow::LoginFlow;
+use crate::http::url::{form, form_component, HttpUrl};
 use crate::secret::Secret;
-use crate::url::{form, form_component, HttpUrl};
+use crate::session::login_flow::LoginFlow;
 
 /// The URL that sends the browser to the provider.
 pub fn authorize_url(provider: &Provider, authorize: &HttpUrl, flow: &LoginFlow) -> String {
@@ -239,7 +239,7 @@ pub fn printable(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::crypto::{Entropy, EntropyUnavailable};
+    use crate::session::crypto::{Entropy, EntropyUnavailable};
 
     struct Fixed;
     impl Entropy for Fixed {

@@ -8,13 +8,13 @@
 
 use serde::Deserialize;
 
-use crate::document;
+use crate::oidc::document;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
-use crate::jwk::Jwks;
-use crate::oidc::{printable, successful_body};
-use crate::url::HttpUrl;
+use crate::http::url::HttpUrl;
+use crate::oidc::jwks::Jwks;
+use crate::oidc::messages::{printable, successful_body};
 
 /// How often a key set is refreshed while all is well.
 pub const JWKS_REFRESH_SECONDS: u64 = 3600;

@@ -20,9 +20,9 @@ use jwt_simple::token::Token;
 use jwt_simple::JWTError;
 use serde_json::Value;
 
-use crate::document::{self, Object};
-use crate::jwk::{Jwks, VerifyingKey, ALLOWED_ALGS};
-use crate::oidc::printable;
+use crate::oidc::document::{self, Object};
+use crate::oidc::jwks::{Jwks, VerifyingKey, ALLOWED_ALGS};
+use crate::oidc::messages::printable;
 
 /// Longer tokens are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;

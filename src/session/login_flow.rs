@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{pkce_challenge, random_token, Entropy, EntropyUnavailable, Key};
-use crate::sealed;
+use crate::session::crypto::{pkce_challenge, random_token, Entropy, EntropyUnavailable, Key};
+use crate::session::sealed;
 
 const PURPOSE: &str = "login-flow";
 const VERSION: u8 = 2;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::{App, Config, Policy};
-use crate::identity::Identity;
+use crate::session::identity::Identity;
 
 /// Why a request was refused. `Display` is for logs; pages use
 /// [`Denial::public_reason`].
@@ -95,12 +95,12 @@ pub fn gate(config: &Config, app: Option<&App>, path: &str, client: Option<IpAdd
 
 /// Tinyauth's path rule: with `path.block`, only matching paths need a login;
 /// with `path.allow`, matching paths need none. The path is percent-decoded and
-/// cleaned first (see [`crate::path`]).
+/// cleaned first (see [`crate::http::path`]).
 fn path_is_public(app: &App, path: &str) -> bool {
     if app.path_allow.is_none() && app.path_block.is_none() {
         return false;
     }
-    let path = crate::path::normalize(path);
+    let path = crate::http::path::normalize(path);
     if app
         .path_block
         .as_ref()

@@ -2,22 +2,22 @@
 //! callback, exchanging the code, verifying the ID token, reading the claims,
 //! and issuing the session.
 
-use crate::document::Object;
+use crate::oidc::document::Object;
 
 use crate::config::{ClaimsSource, Config, Provider, FLOW_TTL_SECONDS};
-use crate::crypto::{ct_eq, Entropy};
 use crate::decision::{Action, CallReply, Decision, Level, Pending, Response, Tokens};
-use crate::discovery::{self, Endpoints, Runtime, RuntimeUpdate};
-use crate::id_token::{self, Expectations, Rejected};
-use crate::identity::Identity;
-use crate::jwk::Jwks;
-use crate::login_flow::{flow_id, LoginFlow};
-use crate::oidc::{self, printable, ProviderFailure};
-use crate::request::RequestView;
-use crate::respond::{self, login_url, respond};
+use crate::http::request::RequestView;
+use crate::http::respond::{self, login_url, respond};
+use crate::http::url::single_param;
+use crate::http::{cookie, pages};
+use crate::oidc::discovery::{self, Endpoints, Runtime, RuntimeUpdate};
+use crate::oidc::id_token::{self, Expectations, Rejected};
+use crate::oidc::jwks::Jwks;
+use crate::oidc::messages::{self, printable, ProviderFailure};
+use crate::session::crypto::{ct_eq, Entropy};
+use crate::session::identity::Identity;
+use crate::session::login_flow::{flow_id, LoginFlow};
 use crate::session::{self, Session};
-use crate::url::single_param;
-use crate::{cookie, pages};
 
 /// The provider's endpoints, or the 503 that says logins through it are not
 /// possible yet (discovery or the JWKS has not succeeded).
@@ -86,7 +86,7 @@ pub fn start(
             );
         }
     };
-    let location = oidc::authorize_url(provider, &endpoints.authorize, &flow);
+    let location = messages::authorize_url(provider, &endpoints.authorize, &flow);
     let response =
         Response::redirect(location).header("set-cookie", respond::set_flow_cookie(config, &flow));
     Decision::new(Action::Respond(response))
@@ -261,7 +261,7 @@ fn check_callback(
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         return fail(400, MALFORMED, "no code".into());
     };
-    let call = oidc::token_request(provider, &endpoints.token, &code, &flow);
+    let call = messages::token_request(provider, &endpoints.token, &code, &flow);
     Decision::new(Action::Call {
         call,
         pending: Pending::Token {
@@ -299,7 +299,7 @@ pub fn on_call_reply(
         now,
     };
     match pending {
-        Pending::Token { flow, browser } => match oidc::parse_token_response(reply) {
+        Pending::Token { flow, browser } => match messages::parse_token_response(reply) {
             Ok(tokens) => login.verify(flow, browser, tokens, None),
             Err(failure) => login.failed(&flow, browser, "token", &failure),
         },
@@ -308,7 +308,7 @@ pub fn on_call_reply(
             browser,
             tokens,
         } => {
-            let jwks = oidc::successful_body(reply).and_then(|body| {
+            let jwks = messages::successful_body(reply).and_then(|body| {
                 Jwks::parse(body).map_err(|_| ProviderFailure::Junk("the JWKS is not a key set"))
             });
             match jwks {
@@ -329,7 +329,7 @@ pub fn on_call_reply(
             tokens,
             id_claims,
         } => {
-            let claims = oidc::successful_body(reply).and_then(|body| {
+            let claims = messages::successful_body(reply).and_then(|body| {
                 Identity::parse_claims(body)
                     .map_err(|_| ProviderFailure::Junk("userinfo is not a JSON object"))
             });
@@ -448,7 +448,8 @@ impl Login<'_> {
                 let Some(userinfo) = userinfo else {
                     return provider_gone(self.config, &flow, browser);
                 };
-                let call = oidc::userinfo_request(self.provider, userinfo, &tokens.access_token);
+                let call =
+                    messages::userinfo_request(self.provider, userinfo, &tokens.access_token);
                 Decision::new(Action::Call {
                     call,
                     pending: Pending::UserInfo {

@@ -3,11 +3,11 @@
 //! (Tinyauth's JSON with `x-tinyauth-location`).
 
 use crate::config::{Config, FLOW_TTL_SECONDS};
-use crate::cookie::{SameSite, SetCookie};
 use crate::decision::{Action, Decision, Level, Response};
-use crate::login_flow::LoginFlow;
-use crate::pages;
-use crate::url::{form, HttpUrl, Scheme};
+use crate::http::cookie::{SameSite, SetCookie};
+use crate::http::pages;
+use crate::http::url::{form, HttpUrl, Scheme};
+use crate::session::login_flow::LoginFlow;
 
 /// Path prefix (and cookie path) of the provider callbacks.
 pub const CALLBACK_PREFIX: &str = "/api/oauth/callback/";

@@ -3,16 +3,16 @@
 //! logout, the unauthorized page and health.
 
 use crate::config::Config;
-use crate::cookie;
-use crate::crypto::Entropy;
 use crate::decision::{Action, Decision, Level, Response};
-use crate::discovery::Runtime;
 use crate::flow::current_session;
-use crate::login;
-use crate::pages::{self, LoginOption};
-use crate::request::RequestView;
-use crate::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
-use crate::url::single_param;
+use crate::http::cookie;
+use crate::http::pages::{self, LoginOption};
+use crate::http::request::RequestView;
+use crate::http::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
+use crate::http::url::single_param;
+use crate::oidc::discovery::Runtime;
+use crate::oidc::login;
+use crate::session::crypto::Entropy;
 
 const START_PREFIX: &str = "/api/oauth/start/";
 /// Tinyauth's JSON variant of the start endpoint.
@@ -164,7 +164,7 @@ fn logout(
             .as_ref()
             .filter(|_| provider.logout_at_provider)?;
         let hint = id_token?;
-        let state = crate::crypto::random_token(rng).ok()?;
+        let state = crate::session::crypto::random_token(rng).ok()?;
         let location = end_session.with_params([
             ("id_token_hint", hint),
             (

@@ -14,8 +14,8 @@ use jwt_simple::algorithms::{
 use jwt_simple::JWTError;
 use serde_json::Value;
 
-use crate::document;
-use crate::oidc::printable;
+use crate::oidc::document;
+use crate::oidc::messages::printable;
 
 /// The signature algorithms the filter accepts: everything Pocket ID can rotate
 /// to that has a public key. `none` and HMAC are never accepted (the

@@ -2,13 +2,17 @@
 //! key. Checking it is the whole cost of an authenticated request, so it is one
 //! MAC and a small JSON array — no public-key crypto.
 
+pub mod crypto;
+pub mod identity;
+pub mod login_flow;
+pub mod sealed;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::Key;
-use crate::identity::Identity;
-use crate::sealed;
+use crate::session::crypto::Key;
+use crate::session::identity::Identity;
 
 const PURPOSE: &str = "session";
 /// Changes whenever the payload's shape changes; older cookies then stop

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::crypto::Key;
+use crate::session::crypto::Key;
 
 /// Bytes of the truncated MAC tag.
 pub const TAG_BYTES: usize = 16;
