@@ -61,7 +61,7 @@ fn main() {
     let Some(key) = config.keys.session.first() else {
         std::process::exit(1);
     };
-    let cookie = format!("{}={}", config.cookies.session_name, session.seal(key));
+    let cookie = format!("{}={}", config.site.cookies.session_name, session.seal(key));
     let headers: Vec<(String, String)> = [
         (":authority", "admin.example.test:8080"),
         (":path", "/"),
@@ -109,7 +109,7 @@ fn main() {
         .map_or(0, |s| s.login.len())
     });
     measure("find the valid session", rounds, || {
-        flow::current_session(&config, &view, NOW).map_or(0, |s| s.login.len())
+        tinyauth_wasm::access::signed_in(&config, &view, NOW).map_or(0, |s| s.login.len())
     });
     // Tinyauth's `path.allow`/`path.block` rules run on every request to
     // their app.

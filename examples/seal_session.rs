@@ -42,6 +42,6 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let session = alice::alice_session(now);
-    println!("{}={}", config.cookies.session_name, session.seal(key));
+    println!("{}={}", config.site.cookies.session_name, session.seal(key));
     ExitCode::SUCCESS
 }

@@ -4,22 +4,20 @@
 
 use std::borrow::Cow;
 
-use crate::oidc::document::Object;
-
-use crate::oidc::discovery::RuntimeUpdate;
-use crate::session::login_flow::LoginFlow;
-
-/// What the core decided, plus the log lines that explain it.
+/// What the core decided, plus the log lines that explain it. `P` is what a
+/// request paused for a provider call carries until the reply, and `U` a
+/// change to the per-VM provider state; both belong to the OIDC layer
+/// (`oidc::Decision`), which this vocabulary does not know.
 #[derive(Debug)]
-pub struct Decision {
-    pub action: Action,
+pub struct Decision<P, U> {
+    pub action: Action<P>,
     pub log: Vec<LogLine>,
     /// Changes to the per-VM provider state (a key set fetched during a login).
-    pub updates: Vec<RuntimeUpdate>,
+    pub updates: Vec<U>,
 }
 
-impl Decision {
-    pub fn new(action: Action) -> Self {
+impl<P, U> Decision<P, U> {
+    pub fn new(action: Action<P>) -> Self {
         Self {
             action,
             log: Vec::new(),
@@ -28,7 +26,7 @@ impl Decision {
     }
 
     #[must_use]
-    pub fn with_update(mut self, update: RuntimeUpdate) -> Self {
+    pub fn with_update(mut self, update: U) -> Self {
         self.updates.push(update);
         self
     }
@@ -41,21 +39,23 @@ impl Decision {
         });
         self
     }
+
+    /// Answer with `response`, logging why.
+    pub fn respond(response: Response, level: Level, message: impl Into<String>) -> Self {
+        Self::new(Action::Respond(response)).with_log(level, message)
+    }
 }
 
 /// What happens to the request.
 #[derive(Debug)]
-pub enum Action {
+pub enum Action<P> {
     /// Let it through to the upstream after editing its headers.
     Forward(Forward),
     /// Answer it from the filter.
     Respond(Response),
     /// Pause it, call the provider, and hand the reply to
-    /// [`crate::flow::on_call_reply`] with `pending`.
-    Call {
-        call: OutboundCall,
-        pending: Pending,
-    },
+    /// `flow::on_call_reply` with `pending`.
+    Call { call: OutboundCall, pending: P },
 }
 
 /// Header edits on a request that goes upstream.
@@ -156,34 +156,6 @@ pub struct CallReply {
     /// before headers).
     pub status: Option<u16>,
     pub body: Vec<u8>,
-}
-
-/// A login paused while the provider is called, with what the next step needs.
-#[derive(Debug)]
-pub enum Pending {
-    /// Waiting for the token endpoint.
-    Token { flow: LoginFlow, browser: bool },
-    /// Waiting for a fresh JWKS: the ID token names a key we have not seen.
-    Keys {
-        flow: LoginFlow,
-        browser: bool,
-        tokens: Tokens,
-    },
-    /// Waiting for the userinfo endpoint; `id_claims` are the verified ID
-    /// token's, whose `sub` userinfo must repeat.
-    UserInfo {
-        flow: LoginFlow,
-        browser: bool,
-        tokens: Tokens,
-        id_claims: Option<Object>,
-    },
-}
-
-/// What the token endpoint returned that the filter keeps using.
-#[derive(Debug)]
-pub struct Tokens {
-    pub access_token: crate::secret::Secret,
-    pub id_token: Option<crate::secret::Secret>,
 }
 
 /// A log line for the proxy's log. Never contains tokens, cookies, codes or

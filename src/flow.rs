@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::access::{self, Denial, Gate};
 use crate::config::{App, Config};
-use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::decision::{CallReply, Forward, Level, Response};
 use crate::http::cookie;
 use crate::http::ip::client_ip;
 use crate::http::pages;
@@ -18,7 +18,9 @@ use crate::http::respond::{self, host_in_scope, json_status, login_url};
 use crate::http::url::form;
 use crate::oidc::auth_host;
 use crate::oidc::discovery::Runtime;
+use crate::oidc::exchange;
 use crate::oidc::login;
+use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::Entropy;
 use crate::session::identity::Identity;
 use crate::session::Session;
@@ -32,7 +34,7 @@ pub fn on_request(
     rng: &mut dyn Entropy,
 ) -> Decision {
     let host = req.host();
-    if host == config.app_url.host() {
+    if host == config.site.app_url.host() {
         return auth_host::handle(config, runtime, req, now, rng);
     }
     protect(config, runtime, req, &host, now, rng)
@@ -46,29 +48,7 @@ pub fn on_call_reply(
     reply: &CallReply,
     now: u64,
 ) -> Decision {
-    login::on_call_reply(config, runtime, pending, reply, now)
-}
-
-/// The valid session the request carries, if any. The email whitelist is checked
-/// again, so removing someone from it ends their sessions.
-pub fn current_session(config: &Config, req: &RequestView<'_>, now: u64) -> Option<Session> {
-    cookie::values(&req.cookies, &config.cookies.session_name)
-        .filter_map(|value| {
-            Session::open_at(
-                value,
-                &config.keys.session,
-                now,
-                config.session_max_lifetime,
-            )
-            .ok()
-        })
-        .find(|session| {
-            config
-                .provider(&session.identity.provider)
-                .is_some_and(|provider| {
-                    login::whitelisted(config, provider, &session.identity).is_ok()
-                })
-        })
+    exchange::on_call_reply(config, runtime, pending, reply, now)
 }
 
 fn protect(
@@ -94,7 +74,7 @@ fn protect(
         }
         Gate::Login => {}
     }
-    let Some(session) = current_session(config, req, now) else {
+    let Some(session) = access::signed_in(config, req, now) else {
         return unauthenticated(config, runtime, req, host, now, rng);
     };
     if let Err(denial) = access::authorize(config, app, &session.identity) {
@@ -160,7 +140,7 @@ fn forward(
         let max_age = renewed.expires_at.saturating_sub(now);
         forward.response_headers.push((
             "set-cookie".into(),
-            respond::session_cookie(config, &renewed.seal(key), max_age),
+            respond::session_cookie(&config.site, &renewed.seal(key), max_age),
         ));
     }
     forward
@@ -176,44 +156,45 @@ fn unauthenticated(
     rng: &mut dyn Entropy,
 ) -> Decision {
     let browser = req.is_browser();
-    if !host_in_scope(config, host) {
+    if !host_in_scope(&config.site, host) {
         // The session cookie is never sent to this host, so a login could not help.
         let response = respond::error(
-            config,
+            &config.site,
             browser,
             403,
             "Not protected by this sign-in",
             "This address is not under the domain this sign-in service protects.",
-            &login_url(config, ""),
+            &login_url(&config.site, ""),
         );
-        return respond::respond(
+        return Decision::respond(
             response,
             Level::Warn,
             format!(
                 "refused request for host `{}` outside cookie domain `{}`",
                 printable_host(host),
-                config.cookie_scope
+                config.site.cookie_scope
             ),
         );
     }
     let original = format!(
         "{}://{}{}",
-        config.app_url.scheme().as_str(),
+        config.site.app_url.scheme().as_str(),
         req.authority.to_ascii_lowercase(),
         req.path
     );
-    let return_to = respond::safe_return_url(config, &original).unwrap_or_default();
+    let return_to = respond::safe_return_url(&config.site, &original).unwrap_or_default();
     if browser {
         if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
             return login::start(config, runtime, provider, return_to, true, now, rng);
         }
         return Decision::new(Action::Respond(Response::redirect(login_url(
-            config, &return_to,
+            &config.site,
+            &return_to,
         ))));
     }
     Decision::new(Action::Respond(
         json_status(401, "Unauthorized")
-            .header("x-tinyauth-location", login_url(config, &return_to)),
+            .header("x-tinyauth-location", login_url(&config.site, &return_to)),
     ))
 }
 
@@ -237,16 +218,16 @@ fn forbidden(
     };
     let response = if req.is_browser() {
         Response::new(403).html(pages::unauthorized(
-            &config.title,
+            &config.site.title,
             &resource,
             username,
             denial.public_reason(),
-            &login_url(config, ""),
+            &login_url(&config.site, ""),
         ))
     } else {
         let location = format!(
             "{}/unauthorized?{}",
-            config.app_url.origin(),
+            config.site.app_url.origin(),
             form([
                 (
                     "groupErr",
@@ -264,7 +245,7 @@ fn forbidden(
         json_status(403, "Forbidden").header("x-tinyauth-location", location)
     };
     let who = identity.map_or_else(|| format!("ip={ip}"), |id| format!("user={}", id.username));
-    respond::respond(
+    Decision::respond(
         response,
         Level::Info,
         format!("denied {who} app={resource}: {denial}"),
@@ -307,9 +288,9 @@ fn header_safe(value: &str) -> Cow<'_, str> {
 /// compromised app cannot replay it against another.
 fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
     let own = |name: &str| {
-        name == config.cookies.session_name
-            || name == config.cookies.id_token_name
-            || name.starts_with(&config.cookies.flow_prefix)
+        name == config.site.cookies.session_name
+            || name == config.site.cookies.id_token_name
+            || name.starts_with(&config.site.cookies.flow_prefix)
     };
     cookie::pairs(header)
         .any(|(name, _)| own(name))

@@ -33,6 +33,7 @@
 pub mod access;
 pub mod config;
 pub mod decision;
+pub mod document;
 pub mod flow;
 pub mod http;
 pub mod oidc;

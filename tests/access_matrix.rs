@@ -15,9 +15,9 @@ mod common;
 
 use common::{compile, CHROME, NOW, SECRET};
 use serde_json::{json, Value};
-use tinyauth_wasm::decision::Action;
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
+use tinyauth_wasm::oidc::Action;
 use tinyauth_wasm::session::identity::Identity;
 use tinyauth_wasm::session::Session;
 
@@ -81,7 +81,7 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
         let cookie = session.seal(&config.keys.session[0]);
         headers.push((
             "cookie".to_owned(),
-            format!("{}={cookie}", config.cookies.session_name),
+            format!("{}={cookie}", config.site.cookies.session_name),
         ));
     }
     let mut view = RequestView::from_headers(&headers);
@@ -273,7 +273,7 @@ fn app_headers_and_basic_auth_reach_the_upstream_and_replace_client_copies() {
                 "cookie".to_owned(),
                 format!(
                     "{}={}",
-                    config.cookies.session_name,
+                    config.site.cookies.session_name,
                     session.seal(&config.keys.session[0])
                 ),
             ));

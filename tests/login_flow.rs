@@ -9,7 +9,8 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tinyauth_wasm::decision::{Action, CallReply, Level, Pending};
+use tinyauth_wasm::decision::{CallReply, Level};
+use tinyauth_wasm::oidc::{Action, Pending};
 
 const APP: &str = "https://admin.example.com/dashboard?tab=1";
 

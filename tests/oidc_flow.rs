@@ -16,8 +16,9 @@ use common::idp::{id_claims, jwks, TestKey};
 use common::*;
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::decision::{Action, CallReply, Level, Pending};
+use tinyauth_wasm::decision::{CallReply, Level};
 use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime, RuntimeUpdate, JWKS_REFRESH_SECONDS};
+use tinyauth_wasm::oidc::{Action, Pending};
 
 /// Starts a login and returns the paused token call's `Pending`.
 fn at_token(env: &Env, browser: &mut Browser, rng: &mut Counter) -> Pending {

@@ -4,11 +4,15 @@
 //! compiled at configure time; nothing here allocates unless a path must be
 //! normalised.
 
+mod signed_in;
+
 use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::{App, Config, Policy};
+
 use crate::session::identity::Identity;
+pub use signed_in::{signed_in, whitelisted};
 
 /// Why a request was refused. `Display` is for logs; pages use
 /// [`Denial::public_reason`].

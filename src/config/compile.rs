@@ -11,7 +11,8 @@ use crate::session::crypto::{sha256, Key};
 
 use super::raw::{self, ListValue, RawApp, RawConfig};
 use super::{app, provider};
-use super::{Apps, Config, ConfigError, Cookies, IpRules, Keys, Policy, MIN_SECRET_BYTES};
+use super::{Apps, Config, ConfigError, IpRules, Keys, Policy, MIN_SECRET_BYTES};
+use crate::http::respond::{Cookies, Site};
 
 #[inline(never)]
 pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -79,9 +80,12 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let apps = compile_apps(&raw.apps)?;
     let uses_client_ip = !ip.is_empty() || apps.list.iter().any(|app| !app.ip.is_empty());
     Ok(Config {
-        app_url,
-        cookie_scope,
-        cookies,
+        site: Site {
+            app_url,
+            cookie_scope,
+            cookies,
+            title: raw.ui.title.clone().unwrap_or_else(|| "Tinyauth".into()),
+        },
         keys,
         session_expiry,
         session_max_lifetime,
@@ -93,7 +97,6 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         auto_redirect,
         whitelist,
         apps,
-        title: raw.ui.title.unwrap_or_else(|| "Tinyauth".into()),
         clusters: raw.clusters,
         notes: Vec::new(),
         warnings: Vec::new(),

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::http::ip::IpList;
+use crate::http::respond::Site;
 use crate::http::url::HttpUrl;
 use crate::secret::Secret;
 use crate::session::crypto::Key;
@@ -106,7 +107,7 @@ impl Default for ClaimNames {
 }
 
 /// One OAuth/OIDC provider, as configured. Endpoints not configured here come
-/// from discovery at run time (see [`crate::oidc::discovery`]).
+/// from discovery at run time (`oidc::discovery`).
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub id: String,
@@ -217,20 +218,6 @@ impl IpRules {
     }
 }
 
-/// Cookie names and attributes.
-#[derive(Debug, Clone)]
-pub struct Cookies {
-    pub session_name: String,
-    /// Host-only cookie on the auth host (path `/logout`) keeping the ID token
-    /// for RP-initiated logout.
-    pub id_token_name: String,
-    /// Each login flow's cookie is this prefix plus a flow id.
-    pub flow_prefix: String,
-    /// `None` means host-only cookies on the auth host.
-    pub domain: Option<String>,
-    pub secure: bool,
-}
-
 /// Signing keys derived from `secret` (first) and `previousSecrets`.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -241,11 +228,8 @@ pub struct Keys {
 /// The compiled configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub app_url: HttpUrl,
-    /// The host the browser must be on for the session cookie to be sent: the
-    /// `appUrl` host minus its first label (or the host itself).
-    pub cookie_scope: String,
-    pub cookies: Cookies,
+    /// Where the filter serves its pages and how it sets its cookies.
+    pub site: Site,
     pub keys: Keys,
     pub session_expiry: u64,
     /// `0` means no absolute limit.
@@ -262,7 +246,6 @@ pub struct Config {
     pub auto_redirect: Option<usize>,
     pub whitelist: Filter,
     pub apps: Apps,
-    pub title: String,
     /// Recognised settings that have no effect (logged once at configure).
     pub notes: Vec<String>,
     /// Settings that work but may not mean what the operator expects (logged
@@ -283,7 +266,7 @@ impl Config {
         let value = if json.trim_ascii().is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            crate::oidc::document::parse(json).map_err(|err| {
+            crate::document::parse(json).map_err(|err| {
                 ConfigError::new("configuration", format!("is not valid JSON: {err}"))
             })?
         };

@@ -55,14 +55,18 @@ fn without(path: &[&str]) -> Value {
 #[test]
 fn base_config_compiles_with_tinyauth_defaults() {
     let config = load(&base()).unwrap();
-    assert_eq!(config.app_url.origin(), "https://tinyauth.example.com");
-    assert_eq!(config.cookie_scope, "example.com");
-    assert_eq!(config.cookies.domain.as_deref(), Some("example.com"));
+    assert_eq!(config.site.app_url.origin(), "https://tinyauth.example.com");
+    assert_eq!(config.site.cookie_scope, "example.com");
+    assert_eq!(config.site.cookies.domain.as_deref(), Some("example.com"));
     assert!(
-        config.cookies.secure,
+        config.site.cookies.secure,
         "https appUrl defaults to Secure cookies"
     );
-    assert!(config.cookies.session_name.starts_with("tinyauth-session-"));
+    assert!(config
+        .site
+        .cookies
+        .session_name
+        .starts_with("tinyauth-session-"));
     assert_eq!(config.session_expiry, 86_400);
     assert_eq!(config.session_max_lifetime, 0);
     let provider = &config.providers[0];
@@ -91,13 +95,13 @@ fn base_config_compiles_with_tinyauth_defaults() {
 #[test]
 fn cookie_scope_follows_tinyauth() {
     let two_labels = load(&with(&["appUrl"], json!("http://example.com"))).unwrap();
-    assert_eq!(two_labels.cookie_scope, "example.com");
-    assert!(!two_labels.cookies.secure);
+    assert_eq!(two_labels.site.cookie_scope, "example.com");
+    assert!(!two_labels.site.cookies.secure);
     let nested = load(&with(&["appUrl"], json!("https://a.b.example.com"))).unwrap();
-    assert_eq!(nested.cookie_scope, "b.example.com");
+    assert_eq!(nested.site.cookie_scope, "b.example.com");
     let host_only = load(&with(&["auth", "subdomainsEnabled"], json!(false))).unwrap();
-    assert_eq!(host_only.cookie_scope, "tinyauth.example.com");
-    assert_eq!(host_only.cookies.domain, None);
+    assert_eq!(host_only.site.cookie_scope, "tinyauth.example.com");
+    assert_eq!(host_only.site.cookies.domain, None);
 }
 
 #[test]
@@ -108,7 +112,7 @@ fn accepts_env_style_values_and_lists() {
     config["oauth"]["whitelist"] = json!(["a@example.com", "B@example.com"]);
     let config = load(&config).unwrap();
     assert_eq!(config.session_expiry, 3600);
-    assert!(!config.cookies.secure);
+    assert!(!config.site.cookies.secure);
     assert_eq!(config.providers[0].scopes, "openid email");
     assert_eq!(config.whitelist.matches("b@example.com"), Some(true));
     let float = load(&with(&["auth", "sessionExpiry"], json!(7200.0))).unwrap();

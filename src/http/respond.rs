@@ -2,24 +2,50 @@
 //! and error pages — each in a browser form (page or redirect) and an API form
 //! (Tinyauth's JSON with `x-tinyauth-location`).
 
-use crate::config::{Config, FLOW_TTL_SECONDS};
-use crate::decision::{Action, Decision, Level, Response};
+use crate::decision::Response;
 use crate::http::cookie::{SameSite, SetCookie};
 use crate::http::pages;
 use crate::http::url::{form, HttpUrl, Scheme};
-use crate::session::login_flow::LoginFlow;
 
 /// Path prefix (and cookie path) of the provider callbacks.
 pub const CALLBACK_PREFIX: &str = "/api/oauth/callback/";
 
+/// Where the filter serves its own pages and how it sets its cookies: what
+/// its responses need to know (compiled from the configuration).
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The auth host's URL (`appUrl`).
+    pub app_url: HttpUrl,
+    /// The host the browser must be on for the session cookie to be sent: the
+    /// `appUrl` host minus its first label (or the host itself).
+    pub cookie_scope: String,
+    pub cookies: Cookies,
+    /// Title of the filter's pages.
+    pub title: String,
+}
+
+/// Cookie names and attributes.
+#[derive(Debug, Clone)]
+pub struct Cookies {
+    pub session_name: String,
+    /// Host-only cookie on the auth host (path `/logout`) keeping the ID token
+    /// for RP-initiated logout.
+    pub id_token_name: String,
+    /// Each login flow's cookie is this prefix plus a flow id.
+    pub flow_prefix: String,
+    /// `None` means host-only cookies on the auth host.
+    pub domain: Option<String>,
+    pub secure: bool,
+}
+
 /// `<appUrl>/login`, carrying the URL to come back to.
-pub fn login_url(config: &Config, return_to: &str) -> String {
-    auth_host_url(config, "/login", &[("redirect_uri", return_to)])
+pub fn login_url(site: &Site, return_to: &str) -> String {
+    auth_host_url(site, "/login", &[("redirect_uri", return_to)])
 }
 
 /// `<appUrl><path>`, with the non-empty `params` as a form-encoded query.
-pub fn auth_host_url(config: &Config, path: &str, params: &[(&str, &str)]) -> String {
-    let mut url = format!("{}{path}", config.app_url.origin());
+pub fn auth_host_url(site: &Site, path: &str, params: &[(&str, &str)]) -> String {
+    let mut url = format!("{}{path}", site.app_url.origin());
     let query = form(
         params
             .iter()
@@ -39,21 +65,22 @@ pub fn auth_host_url(config: &Config, path: &str, params: &[(&str, &str)]) -> St
 /// subdomains enabled) a host under the cookie domain, on `appUrl`'s port, with
 /// `appUrl`'s scheme (or https when `appUrl` is plain http). Everything else —
 /// other domains, IP hosts, user info, odd characters — is refused, so the
-/// filter is never an open redirect.
-pub fn safe_return_url(config: &Config, candidate: &str) -> Option<String> {
+/// filter is never an open redirect. The URL is read by the WHATWG parser, as
+/// the browser will read it, and returned as that parser writes it.
+pub fn safe_return_url(site: &Site, candidate: &str) -> Option<String> {
     let url = HttpUrl::parse(candidate).ok()?;
-    let app = &config.app_url;
+    let app = &site.app_url;
     let scheme_ok = url.scheme() == app.scheme() || url.scheme() == Scheme::Https;
-    let host_ok = !url.host_is_ip() && host_in_scope(config, url.host());
+    let host_ok = !url.host_is_ip() && host_in_scope(site, url.host());
     (scheme_ok && host_ok && url.effective_port() == app.effective_port()).then(|| url.to_string())
 }
 
 /// Whether the browser sends the session cookie to `host` (lower-case, no port).
-pub fn host_in_scope(config: &Config, host: &str) -> bool {
-    if host == config.app_url.host() {
+pub fn host_in_scope(site: &Site, host: &str) -> bool {
+    if host == site.app_url.host() {
         return true;
     }
-    config.cookies.domain.as_deref().is_some_and(|domain| {
+    site.cookies.domain.as_deref().is_some_and(|domain| {
         host == domain
             || host
                 .strip_suffix(domain)
@@ -61,33 +88,33 @@ pub fn host_in_scope(config: &Config, host: &str) -> bool {
     })
 }
 
-pub fn session_cookie(config: &Config, value: &str, max_age: u64) -> String {
+pub fn session_cookie(site: &Site, value: &str, max_age: u64) -> String {
     SetCookie {
-        name: &config.cookies.session_name,
+        name: &site.cookies.session_name,
         value,
-        domain: config.cookies.domain.as_deref(),
+        domain: site.cookies.domain.as_deref(),
         path: "/",
         max_age,
-        secure: config.cookies.secure,
+        secure: site.cookies.secure,
         same_site: SameSite::Lax,
     }
     .render()
 }
 
-pub fn clear_session_cookie(config: &Config) -> String {
-    session_cookie(config, "", 0)
+pub fn clear_session_cookie(site: &Site) -> String {
+    session_cookie(site, "", 0)
 }
 
 /// The ID token kept for logout: host-only on the auth host, sent only to
 /// `/logout`, never to apps.
-pub fn id_token_cookie(config: &Config, value: &str, max_age: u64) -> String {
+pub fn id_token_cookie(site: &Site, value: &str, max_age: u64) -> String {
     SetCookie {
-        name: &config.cookies.id_token_name,
+        name: &site.cookies.id_token_name,
         value,
         domain: None,
         path: "/logout",
         max_age,
-        secure: config.cookies.secure,
+        secure: site.cookies.secure,
         same_site: SameSite::Lax,
     }
     .render()
@@ -95,28 +122,22 @@ pub fn id_token_cookie(config: &Config, value: &str, max_age: u64) -> String {
 
 /// The per-flow cookie. `SameSite=Lax` still reaches the callback, which is a
 /// top-level GET navigation from the provider.
-pub fn flow_cookie(config: &Config, flow_id: &str, value: &str, max_age: u64) -> String {
-    let name = format!("{}{flow_id}", config.cookies.flow_prefix);
+pub fn flow_cookie(site: &Site, flow_id: &str, value: &str, max_age: u64) -> String {
+    let name = format!("{}{flow_id}", site.cookies.flow_prefix);
     SetCookie {
         name: &name,
         value,
-        domain: config.cookies.domain.as_deref(),
+        domain: site.cookies.domain.as_deref(),
         path: CALLBACK_PREFIX,
         max_age,
-        secure: config.cookies.secure,
+        secure: site.cookies.secure,
         same_site: SameSite::Lax,
     }
     .render()
 }
 
-pub fn set_flow_cookie(config: &Config, flow: &LoginFlow) -> String {
-    let key = config.keys.flow.first();
-    let value = key.map(|key| flow.seal(key)).unwrap_or_default();
-    flow_cookie(config, flow.id(), &value, FLOW_TTL_SECONDS)
-}
-
-pub fn clear_flow_cookie(config: &Config, flow_id: &str) -> String {
-    flow_cookie(config, flow_id, "", 0)
+pub fn clear_flow_cookie(site: &Site, flow_id: &str) -> String {
+    flow_cookie(site, flow_id, "", 0)
 }
 
 /// Tinyauth's JSON body for API clients, members in its order.
@@ -132,7 +153,7 @@ pub fn json_status(status: u16, message: &str) -> Response {
 
 /// An error the user can retry: a page for browsers, JSON for API clients.
 pub fn error(
-    config: &Config,
+    site: &Site,
     browser: bool,
     status: u16,
     heading: &str,
@@ -140,22 +161,18 @@ pub fn error(
     retry_url: &str,
 ) -> Response {
     if browser {
-        Response::new(status).html(pages::error(&config.title, heading, message, retry_url))
+        Response::new(status).html(pages::error(&site.title, heading, message, retry_url))
     } else {
         json_status(status, message).header("x-tinyauth-location", retry_url)
     }
 }
 
-/// A decision that answers with `response` and logs `message`.
-pub fn respond(response: Response, level: Level, message: impl Into<String>) -> Decision {
-    Decision::new(Action::Respond(response)).with_log(level, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
-    fn config(app_url: &str, subdomains: bool) -> Config {
+    fn config(app_url: &str, subdomains: bool) -> Site {
         let json = serde_json::json!({
             "appUrl": app_url,
             "secret": "0123456789abcdef0123456789abcdef",
@@ -167,7 +184,7 @@ mod tests {
                 "userInfoUrl": "https://id.example.com/userinfo"
             }}}
         });
-        Config::from_json(json.to_string().as_bytes()).unwrap()
+        Config::from_json(json.to_string().as_bytes()).unwrap().site
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! itself and never forwarded: login page, login start, provider callbacks,
 //! logout, the unauthorized page and health.
 
+use crate::access::signed_in;
 use crate::config::Config;
-use crate::decision::{Action, Decision, Level, Response};
-use crate::flow::current_session;
+use crate::decision::{Level, Response};
 use crate::http::cookie;
 use crate::http::pages::{self, LoginOption};
 use crate::http::request::RequestView;
@@ -12,6 +12,7 @@ use crate::http::respond::{self, json_status, login_url, safe_return_url, CALLBA
 use crate::http::url::single_param;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::login;
+use crate::oidc::{Action, Decision};
 use crate::session::crypto::Entropy;
 
 const START_PREFIX: &str = "/api/oauth/start/";
@@ -42,14 +43,14 @@ pub fn handle(
         single_param(req.query(), "redirect_uri")
             .ok()
             .flatten()
-            .and_then(|candidate| safe_return_url(config, &candidate))
+            .and_then(|candidate| safe_return_url(&config.site, &candidate))
             .unwrap_or_default()
     };
     match path {
         "/" | "/login" => login_page(config, runtime, req, return_to(), now, rng),
         "/logout" => logout(config, runtime, req, now, rng),
         "/logout/done" => {
-            let page = pages::logged_out(&config.title, &login_url(config, ""));
+            let page = pages::logged_out(&config.site.title, &login_url(&config.site, ""));
             Decision::new(Action::Respond(Response::new(200).html(page)))
         }
         "/unauthorized" => unauthorized_page(config, req),
@@ -95,7 +96,7 @@ fn login_page(
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    if let Some(session) = current_session(config, req, now) {
+    if let Some(session) = signed_in(config, req, now) {
         if !return_to.is_empty() {
             return Decision::new(Action::Respond(Response::redirect(return_to)));
         }
@@ -104,8 +105,8 @@ fn login_page(
         let provider = config
             .provider(&identity.provider)
             .map_or(identity.provider.as_str(), |p| p.name.as_str());
-        let logout = format!("{}/logout", config.app_url.origin());
-        let page = pages::signed_in(&config.title, display, provider, &logout);
+        let logout = format!("{}/logout", config.site.app_url.origin());
+        let page = pages::signed_in(&config.site.title, display, provider, &logout);
         return Decision::new(Action::Respond(Response::new(200).html(page)));
     }
     if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
@@ -119,7 +120,7 @@ fn login_page(
         .map(|provider| LoginOption {
             name: &provider.name,
             url: respond::auth_host_url(
-                config,
+                &config.site,
                 &format!("{START_PREFIX}{}", provider.id),
                 &[("redirect_uri", return_to.as_str())],
             ),
@@ -130,16 +131,16 @@ fn login_page(
         .flatten()
         .is_some())
     .then_some("You have been logged out.");
-    let page = pages::login(&config.title, &options, notice);
+    let page = pages::login(&config.site.title, &options, notice);
     Decision::new(Action::Respond(Response::new(200).html(page)))
 }
 
 /// Clears the session cookie and the kept ID token.
 fn local_logout(config: &Config, response: Response) -> Decision {
     let response = response
-        .header("set-cookie", respond::clear_session_cookie(config))
-        .header("set-cookie", respond::id_token_cookie(config, "", 0));
-    respond::respond(response, Level::Info, "logout")
+        .header("set-cookie", respond::clear_session_cookie(&config.site))
+        .header("set-cookie", respond::id_token_cookie(&config.site, "", 0));
+    Decision::respond(response, Level::Info, "logout")
 }
 
 /// `GET /logout`: ends the local session and, when the provider offers it,
@@ -153,9 +154,9 @@ fn logout(
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    let id_token =
-        cookie::values(&req.cookies, &config.cookies.id_token_name).find(|value| !value.is_empty());
-    let provider_logout = current_session(config, req, now).and_then(|session| {
+    let id_token = cookie::values(&req.cookies, &config.site.cookies.id_token_name)
+        .find(|value| !value.is_empty());
+    let provider_logout = signed_in(config, req, now).and_then(|session| {
         let index = config.provider_index(&session.identity.provider)?;
         let provider = config.providers.get(index)?;
         let endpoints = runtime.providers.get(index)?.endpoints.as_ref()?;
@@ -183,7 +184,7 @@ fn logout(
             format!("logout continues at provider {provider}"),
         );
     }
-    let page = pages::logged_out(&config.title, &login_url(config, ""));
+    let page = pages::logged_out(&config.site.title, &login_url(&config.site, ""));
     local_logout(config, Response::new(200).html(page))
 }
 
@@ -204,16 +205,16 @@ fn unauthorized_page(config: &Config, req: &RequestView<'_>) -> Decision {
         "Your account is not allowed to use this app."
     };
     let page = pages::unauthorized(
-        &config.title,
+        &config.site.title,
         &param("resource"),
         &param("username"),
         reason,
-        &login_url(config, ""),
+        &login_url(&config.site, ""),
     );
     Decision::new(Action::Respond(Response::new(403).html(page)))
 }
 
 fn not_found(config: &Config) -> Decision {
-    let page = pages::not_found(&config.title, &login_url(config, ""));
+    let page = pages::not_found(&config.site.title, &login_url(&config.site, ""));
     Decision::new(Action::Respond(Response::new(404).html(page)))
 }

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use crate::oidc::document;
+use crate::document;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};

@@ -20,7 +20,7 @@ use jwt_simple::token::Token;
 use jwt_simple::JWTError;
 use serde_json::Value;
 
-use crate::oidc::document::{self, Object};
+use crate::document::{self, Object};
 use crate::oidc::jwks::{Jwks, VerifyingKey, ALLOWED_ALGS};
 use crate::oidc::messages::printable;
 

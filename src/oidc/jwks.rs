@@ -14,7 +14,7 @@ use jwt_simple::algorithms::{
 use jwt_simple::JWTError;
 use serde_json::Value;
 
-use crate::oidc::document;
+use crate::document;
 use crate::oidc::messages::printable;
 
 /// The signature algorithms the filter accepts: everything Pocket ID can rotate

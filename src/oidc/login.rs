@@ -1,27 +1,22 @@
-//! The login exchange: sending the browser to the provider, checking the
-//! callback, exchanging the code, verifying the ID token, reading the claims,
-//! and issuing the session.
+//! A login's first half: sending the browser to the provider with a new flow
+//! cookie, and checking the callback (its flow cookie, `state`, `iss` and the
+//! provider's error) before the code is exchanged (see `exchange`).
 
-use crate::oidc::document::Object;
-
-use crate::config::{ClaimsSource, Config, Provider, FLOW_TTL_SECONDS};
-use crate::decision::{Action, CallReply, Decision, Level, Pending, Response, Tokens};
+use crate::config::{Config, Provider, FLOW_TTL_SECONDS};
+use crate::decision::{Level, Response};
+use crate::http::cookie;
 use crate::http::request::RequestView;
-use crate::http::respond::{self, login_url, respond};
+use crate::http::respond::{self, login_url};
 use crate::http::url::single_param;
-use crate::http::{cookie, pages};
-use crate::oidc::discovery::{self, Endpoints, Runtime, RuntimeUpdate};
-use crate::oidc::id_token::{self, Expectations, Rejected};
-use crate::oidc::jwks::Jwks;
-use crate::oidc::messages::{self, printable, ProviderFailure};
+use crate::oidc::discovery::{Endpoints, Runtime};
+use crate::oidc::messages::{self, printable};
+use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::{ct_eq, Entropy};
-use crate::session::identity::Identity;
 use crate::session::login_flow::{flow_id, LoginFlow};
-use crate::session::{self, Session};
 
 /// The provider's endpoints, or the 503 that says logins through it are not
 /// possible yet (discovery or the JWKS has not succeeded).
-fn ready<'r>(
+pub(super) fn ready<'r>(
     config: &Config,
     runtime: &'r Runtime,
     provider: &Provider,
@@ -37,15 +32,15 @@ fn ready<'r>(
                 provider.name
             );
             let response = respond::error(
-                config,
+                &config.site,
                 browser,
                 503,
                 "Sign-in unavailable",
                 &message,
-                &login_url(config, ""),
+                &login_url(&config.site, ""),
             )
             .header("retry-after", retry.to_string());
-            Box::new(respond(
+            Box::new(Decision::respond(
                 response,
                 Level::Warn,
                 format!("login via {} refused: {why}", provider.id),
@@ -72,14 +67,14 @@ pub fn start(
         Ok(flow) => flow,
         Err(err) => {
             let response = respond::error(
-                config,
+                &config.site,
                 browser,
                 500,
                 "Sign-in unavailable",
                 "The sign-in could not be started. Please try again.",
-                &login_url(config, ""),
+                &login_url(&config.site, ""),
             );
-            return respond(
+            return Decision::respond(
                 response,
                 Level::Error,
                 format!("cannot start a login: {err}"),
@@ -87,8 +82,7 @@ pub fn start(
         }
     };
     let location = messages::authorize_url(provider, &endpoints.authorize, &flow);
-    let response =
-        Response::redirect(location).header("set-cookie", respond::set_flow_cookie(config, &flow));
+    let response = Response::redirect(location).header("set-cookie", flow_cookie(config, &flow));
     Decision::new(Action::Respond(response))
         .with_log(Level::Debug, format!("login started via {}", provider.id))
 }
@@ -149,17 +143,17 @@ pub fn callback(
     let param = |name: &str| single_param(query, name);
     let fail = |message: &str, log: String, clear: Option<&str>| {
         let mut response = respond::error(
-            config,
+            &config.site,
             true,
             400,
             "Sign-in failed",
             message,
-            &login_url(config, ""),
+            &login_url(&config.site, ""),
         );
         if let Some(id) = clear {
-            response = response.header("set-cookie", respond::clear_flow_cookie(config, id));
+            response = response.header("set-cookie", respond::clear_flow_cookie(&config.site, id));
         }
-        respond(
+        Decision::respond(
             response,
             Level::Warn,
             format!("callback for {}: {log}", provider.id),
@@ -174,7 +168,7 @@ pub fn callback(
         return fail(MALFORMED, "no state".into(), None);
     };
     let id = flow_id(&state);
-    let cookie_name = format!("{}{id}", config.cookies.flow_prefix);
+    let cookie_name = format!("{}{id}", config.site.cookies.flow_prefix);
     let flow = cookie::values(&req.cookies, &cookie_name)
         .filter_map(|value| LoginFlow::open_at(value, &config.keys.flow, now))
         .find(|flow| ct_eq(flow.state.as_bytes(), state.as_bytes()));
@@ -208,11 +202,21 @@ fn check_callback(
     params: CallbackParams,
     now: u64,
 ) -> Decision {
-    let retry = login_url(config, &flow.return_to);
+    let retry = login_url(&config.site, &flow.return_to);
     let fail = |status: u16, message: &str, log: String| {
-        let response = respond::error(config, true, status, "Sign-in failed", message, &retry)
-            .header("set-cookie", respond::clear_flow_cookie(config, flow.id()));
-        respond(
+        let response = respond::error(
+            &config.site,
+            true,
+            status,
+            "Sign-in failed",
+            message,
+            &retry,
+        )
+        .header(
+            "set-cookie",
+            respond::clear_flow_cookie(&config.site, flow.id()),
+        );
+        Decision::respond(
             response,
             Level::Warn,
             format!("callback for {}: {log}", provider.id),
@@ -271,412 +275,28 @@ fn check_callback(
     })
 }
 
-/// Continues a paused login with the provider's reply.
-pub fn on_call_reply(
-    config: &Config,
-    runtime: &Runtime,
-    pending: Pending,
-    reply: &CallReply,
-    now: u64,
-) -> Decision {
-    let flow = match &pending {
-        Pending::Token { flow, .. }
-        | Pending::Keys { flow, .. }
-        | Pending::UserInfo { flow, .. } => flow,
-    };
-    let (Some(index), Some(provider)) = (
-        config.provider_index(&flow.provider),
-        config.provider(&flow.provider),
-    ) else {
-        let browser = !matches!(&pending, Pending::Token { browser: false, .. });
-        return provider_gone(config, flow, browser);
-    };
-    let login = Login {
-        config,
-        runtime,
-        provider,
-        index,
-        now,
-    };
-    match pending {
-        Pending::Token { flow, browser } => match messages::parse_token_response(reply) {
-            Ok(tokens) => login.verify(flow, browser, tokens, None),
-            Err(failure) => login.failed(&flow, browser, "token", &failure),
-        },
-        Pending::Keys {
-            flow,
-            browser,
-            tokens,
-        } => {
-            let jwks = messages::successful_body(reply).and_then(|body| {
-                Jwks::parse(body).map_err(|_| ProviderFailure::Junk("the JWKS is not a key set"))
-            });
-            match jwks {
-                Ok(jwks) => {
-                    let decision = login.verify(flow, browser, tokens, Some(&jwks));
-                    decision.with_update(RuntimeUpdate::Jwks {
-                        provider: index,
-                        jwks,
-                        at: now,
-                    })
-                }
-                Err(failure) => login.failed(&flow, browser, "JWKS", &failure),
-            }
-        }
-        Pending::UserInfo {
-            flow,
-            browser,
-            tokens,
-            id_claims,
-        } => {
-            let claims = messages::successful_body(reply).and_then(|body| {
-                Identity::parse_claims(body)
-                    .map_err(|_| ProviderFailure::Junk("userinfo is not a JSON object"))
-            });
-            let claims = match claims {
-                Ok(claims) => claims,
-                Err(failure) => return login.failed(&flow, browser, "userinfo", &failure),
-            };
-            if let Some(id_claims) = &id_claims {
-                if id_claims.get("sub") != claims.get("sub") {
-                    return login.failed(
-                        &flow,
-                        browser,
-                        "userinfo",
-                        &ProviderFailure::Junk("its sub does not match the ID token's sub"),
-                    );
-                }
-            }
-            login.finish(&flow, browser, &claims, &tokens)
-        }
-    }
-}
-
-/// One login in progress, for the steps after the callback.
-struct Login<'a> {
-    config: &'a Config,
-    runtime: &'a Runtime,
-    provider: &'a Provider,
-    index: usize,
-    now: u64,
-}
-
-impl Login<'_> {
-    fn endpoints(&self) -> Option<&Endpoints> {
-        self.runtime
-            .providers
-            .get(self.index)
-            .and_then(|s| s.endpoints.as_ref())
-    }
-
-    /// Verifies the ID token (when configured), refetching the JWKS once if it
-    /// names an unknown key, then moves on to the claims.
-    fn verify(
-        &self,
-        flow: LoginFlow,
-        browser: bool,
-        tokens: Tokens,
-        fresh_keys: Option<&Jwks>,
-    ) -> Decision {
-        if !self.provider.verify_id_token {
-            return self.claims(flow, browser, tokens, None);
-        }
-        let Some(endpoints) = self.endpoints() else {
-            return provider_gone(self.config, &flow, browser);
-        };
-        let Some(id_token) = tokens.id_token.as_ref() else {
-            return self.refused_token(&flow, browser, "the token response has no id_token");
-        };
-        let state = self.runtime.providers.get(self.index);
-        let Some(jwks) = fresh_keys.or_else(|| state.and_then(|s| s.jwks.as_ref())) else {
-            return provider_gone(self.config, &flow, browser);
-        };
-        let expect = Expectations {
-            issuer: &endpoints.issuer,
-            client_id: &self.provider.client_id,
-            nonce: &flow.nonce,
-            now: self.now,
-            skew: self.provider.clock_skew,
-        };
-        match id_token::verify(id_token.expose(), jwks, &expect) {
-            Ok(claims) => self.claims(flow, browser, tokens, Some(claims)),
-            Err(Rejected::UnknownKeyId(kid)) if fresh_keys.is_none() => {
-                let allowed = state.is_some_and(|s| s.may_refetch_for(&kid, self.now));
-                match &endpoints.jwks {
-                    Some(jwks_endpoint) if allowed => {
-                        let call = discovery::get_request(jwks_endpoint, self.provider.timeout_ms);
-                        let log = format!(
-                            "provider {}: ID token signed with unknown kid `{kid}`; refetching the JWKS",
-                            self.provider.id
-                        );
-                        Decision::new(Action::Call {
-                            call,
-                            pending: Pending::Keys {
-                                flow,
-                                browser,
-                                tokens,
-                            },
-                        })
-                        .with_update(RuntimeUpdate::KidRefetch {
-                            provider: self.index,
-                            kid,
-                            at: self.now,
-                        })
-                        .with_log(Level::Info, log)
-                    }
-                    _ => {
-                        self.refused_token(&flow, browser, &Rejected::UnknownKeyId(kid).to_string())
-                    }
-                }
-            }
-            Err(rejected) => self.refused_token(&flow, browser, &rejected.to_string()),
-        }
-    }
-
-    /// Reads the claims from the ID token, or asks userinfo for them.
-    fn claims(
-        &self,
-        flow: LoginFlow,
-        browser: bool,
-        tokens: Tokens,
-        id_claims: Option<Object>,
-    ) -> Decision {
-        match (self.provider.claims_from, id_claims) {
-            (ClaimsSource::IdToken, Some(claims)) => self.finish(&flow, browser, &claims, &tokens),
-            (_, id_claims) => {
-                let userinfo = self.endpoints().and_then(|e| e.userinfo.as_ref());
-                let Some(userinfo) = userinfo else {
-                    return provider_gone(self.config, &flow, browser);
-                };
-                let call =
-                    messages::userinfo_request(self.provider, userinfo, &tokens.access_token);
-                Decision::new(Action::Call {
-                    call,
-                    pending: Pending::UserInfo {
-                        flow,
-                        browser,
-                        tokens,
-                        id_claims,
-                    },
-                })
-            }
-        }
-    }
-
-    fn finish(
-        &self,
-        flow: &LoginFlow,
-        browser: bool,
-        claims: &Object,
-        tokens: &Tokens,
-    ) -> Decision {
-        let (config, provider) = (self.config, self.provider);
-        let Ok(identity) = Identity::from_claims(&provider.id, claims, &provider.claim_names)
-        else {
-            return self.failed(
-                flow,
-                browser,
-                "userinfo",
-                &ProviderFailure::Junk("the claims have no sub"),
-            );
-        };
-        let refusal = if provider.require_email_verified
-            && !(identity.email.is_some() && Identity::email_verified(claims))
-        {
-            Err("Your email address is not verified with the sign-in provider.")
-        } else {
-            whitelisted(config, provider, &identity)
-        };
-        if let Err(reason) = refusal {
-            let who = identity.email.as_deref().unwrap_or(&identity.username);
-            let response = if browser {
-                Response::new(403).html(pages::unauthorized(
-                    &config.title,
-                    &config.title,
-                    who,
-                    reason,
-                    &login_url(config, &flow.return_to),
-                ))
-            } else {
-                respond::json_status(403, "Forbidden")
-            };
-            return respond(
-                response.header("set-cookie", respond::clear_flow_cookie(config, flow.id())),
-                Level::Info,
-                format!(
-                    "login refused: user={} provider={}: {reason}",
-                    identity.username, provider.id
-                ),
-            );
-        }
-        self.issue_session(flow, browser, identity, tokens)
-    }
-
-    /// Signs the session cookie and sends the user back where the login began.
-    fn issue_session(
-        &self,
-        flow: &LoginFlow,
-        browser: bool,
-        identity: Identity,
-        tokens: &Tokens,
-    ) -> Decision {
-        let (config, provider, now) = (self.config, self.provider, self.now);
-        let clear_flow = respond::clear_flow_cookie(config, flow.id());
-        let mut expires_at = now.saturating_add(config.session_expiry);
-        if config.session_max_lifetime != 0 {
-            expires_at = expires_at.min(now.saturating_add(config.session_max_lifetime));
-        }
-        let username = identity.username.clone();
-        let session = Session {
-            login: flow.id().to_owned(),
-            identity,
-            created_at: now,
-            expires_at,
-        };
-        let Some(key) = config.keys.session.first() else {
-            return provider_gone(config, flow, browser);
-        };
-        let sealed = session.seal(key);
-        if sealed.len() > session::MAX_COOKIE_VALUE {
-            let response = respond::error(
-                config,
-                browser,
-                500,
-                "Sign-in failed",
-                "Your account has too much profile data (for example, too many groups) to fit in a browser cookie.",
-                &login_url(config, &flow.return_to),
-            )
-            .header("set-cookie", clear_flow);
-            return respond(
-                response,
-                Level::Error,
-                format!("login refused: user={username}: the session would be {} bytes, over the cookie limit", sealed.len()),
-            );
-        }
-        let location = if flow.return_to.is_empty() {
-            format!("{}/", config.app_url.origin())
-        } else {
-            // Checked when the flow started; checked again in case the
-            // configuration changed since.
-            respond::safe_return_url(config, &flow.return_to)
-                .unwrap_or_else(|| format!("{}/", config.app_url.origin()))
-        };
-        let mut response = Response::redirect(location)
-            .header(
-                "set-cookie",
-                respond::session_cookie(config, &sealed, config.session_expiry),
-            )
-            .header("set-cookie", clear_flow);
-        // Kept (host-only, path /logout) for RP-initiated logout's id_token_hint.
-        if let Some(id_token) = tokens
-            .id_token
-            .as_ref()
-            .filter(|_| provider.logout_at_provider)
-        {
-            if id_token.expose().len() <= session::MAX_COOKIE_VALUE {
-                response = response.header(
-                    "set-cookie",
-                    respond::id_token_cookie(config, id_token.expose(), config.session_expiry),
-                );
-            }
-        }
-        respond(
-            response,
-            Level::Info,
-            format!("login: user={username} provider={}", provider.id),
-        )
-    }
-
-    #[inline(never)]
-    fn refused_token(&self, flow: &LoginFlow, browser: bool, why: &str) -> Decision {
-        self.sign_in_failed(
-            flow,
-            browser,
-            &format!(
-                "The answer from {} could not be verified. Please try again.",
-                self.provider.name
-            ),
-            format!("login via {} refused: {why}", self.provider.id),
-        )
-    }
-
-    #[inline(never)]
-    fn failed(
-        &self,
-        flow: &LoginFlow,
-        browser: bool,
-        step: &str,
-        failure: &ProviderFailure,
-    ) -> Decision {
-        self.sign_in_failed(
-            flow,
-            browser,
-            &format!(
-                "{} did not answer correctly. Please try again in a moment.",
-                self.provider.name
-            ),
-            format!(
-                "login via {} failed at the {step} endpoint: {failure}",
-                self.provider.id
-            ),
-        )
-    }
-
-    /// A 502 the user can retry from: the flow cookie is cleared and the page
-    /// links back to the login with the same return address.
-    #[inline(never)]
-    fn sign_in_failed(
-        &self,
-        flow: &LoginFlow,
-        browser: bool,
-        explanation: &str,
-        log_line: String,
-    ) -> Decision {
-        let response = respond::error(
-            self.config,
-            browser,
-            502,
-            "Sign-in failed",
-            explanation,
-            &login_url(self.config, &flow.return_to),
-        )
-        .header(
-            "set-cookie",
-            respond::clear_flow_cookie(self.config, flow.id()),
-        );
-        respond(response, Level::Error, log_line)
-    }
-}
-
-/// The email whitelist that applies to `provider` (its own, else the global one).
-/// Users without an email are refused whenever a whitelist applies.
-pub fn whitelisted(
-    config: &Config,
-    provider: &Provider,
-    identity: &Identity,
-) -> Result<(), &'static str> {
-    let whitelist = config.whitelist_for(provider);
-    if whitelist.is_empty() {
-        return Ok(());
-    }
-    match identity.email.as_deref() {
-        None => Err("Your account has no email address, which this site requires."),
-        Some(email) if whitelist.matches(email) == Some(true) => Ok(()),
-        Some(_) => Err("Your email address is not allowed to sign in here."),
-    }
+/// The signed cookie that carries this login until the callback.
+fn flow_cookie(config: &Config, flow: &LoginFlow) -> String {
+    let sealed = config
+        .keys
+        .flow
+        .first()
+        .map(|key| flow.seal(key))
+        .unwrap_or_default();
+    respond::flow_cookie(&config.site, flow.id(), &sealed, FLOW_TTL_SECONDS)
 }
 
 #[inline(never)]
-fn provider_gone(config: &Config, flow: &LoginFlow, browser: bool) -> Decision {
+pub(super) fn provider_gone(config: &Config, flow: &LoginFlow, browser: bool) -> Decision {
     let response = respond::error(
-        config,
+        &config.site,
         browser,
         500,
         "Sign-in failed",
         "The sign-in service changed during sign-in. Please sign in again.",
-        &login_url(config, &flow.return_to),
+        &login_url(&config.site, &flow.return_to),
     );
-    respond(
+    Decision::respond(
         response,
         Level::Warn,
         "login lost its provider state (configuration or discovery changed)",

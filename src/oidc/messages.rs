@@ -9,11 +9,12 @@ use base64::Engine as _;
 
 use serde::Deserialize;
 
-use crate::oidc::document;
+use crate::document;
 
 use crate::config::{Endpoint, Provider, TokenAuthMethod};
-use crate::decision::{CallReply, OutboundCall, Tokens};
+use crate::decision::{CallReply, OutboundCall};
 use crate::http::url::{form, form_component, HttpUrl};
+use crate::oidc::Tokens;
 use crate::secret::Secret;
 use crate::session::login_flow::LoginFlow;
 

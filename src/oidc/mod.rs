@@ -3,9 +3,49 @@
 //! the login exchange, and the endpoints of the auth host.
 
 pub mod auth_host;
+pub mod claims;
 pub mod discovery;
-pub mod document;
+pub mod exchange;
 pub mod id_token;
 pub mod jwks;
 pub mod login;
 pub mod messages;
+
+use crate::document::Object;
+use crate::oidc::discovery::RuntimeUpdate;
+use crate::secret::Secret;
+use crate::session::login_flow::LoginFlow;
+
+/// What the core decides (see `decision`), with the OIDC layer's paused logins
+/// and provider-state updates.
+pub type Decision = crate::decision::Decision<Pending, RuntimeUpdate>;
+/// What happens to a request (see `decision`).
+pub type Action = crate::decision::Action<Pending>;
+
+/// A login paused while the provider is called, with what the next step needs.
+#[derive(Debug)]
+pub enum Pending {
+    /// Waiting for the token endpoint.
+    Token { flow: LoginFlow, browser: bool },
+    /// Waiting for a fresh JWKS: the ID token names a key we have not seen.
+    Keys {
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+    },
+    /// Waiting for the userinfo endpoint; `id_claims` are the verified ID
+    /// token's, whose `sub` userinfo must repeat.
+    UserInfo {
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+        id_claims: Option<Object>,
+    },
+}
+
+/// What the token endpoint returned that the filter keeps using.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: Secret,
+    pub id_token: Option<Secret>,
+}

@@ -10,11 +10,12 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
 
 use crate::config::Config;
-use crate::decision::{Action, CallReply, Decision, Forward, Level, Pending, Response};
+use crate::decision::{CallReply, Forward, Level, Response};
 use crate::flow;
 use crate::http::ip::parse_socket_address;
 use crate::http::request::RequestView;
 use crate::oidc::discovery::Runtime;
+use crate::oidc::{Action, Decision, Pending};
 
 use super::{dispatch, log, now_seconds, write_log, HostEntropy};
 

@@ -108,7 +108,7 @@ impl RootContext for FilterRoot {
                     &format!(
                         "tinyauth-wasm {} configured for {} ({} provider(s), {} app(s))",
                         env!("CARGO_PKG_VERSION"),
-                        config.app_url.origin(),
+                        config.site.app_url.origin(),
                         config.providers.len(),
                         config.apps.list.len()
                     ),

@@ -16,12 +16,11 @@ use std::ops::Deref;
 
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::decision::{
-    Action, CallReply, Decision, Forward, OutboundCall, Pending, Response,
-};
+use tinyauth_wasm::decision::{CallReply, Forward, OutboundCall, Response};
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
 use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime};
+use tinyauth_wasm::oidc::{Action, Decision, Pending};
 use tinyauth_wasm::session::crypto::{Entropy, EntropyUnavailable};
 
 use idp::TestKey;

@@ -105,7 +105,7 @@ fn tinyauth_v5_names_resolve_case_insensitively() {
     assert_eq!(config.providers[0].claim_names.groups, "roles");
     assert_eq!(config.apps.list[0].domains, ["who.example.com"]);
     assert!(config.apps.list[0].basic_auth.is_some());
-    assert_eq!(config.title, "Example");
+    assert_eq!(config.site.title, "Example");
     assert_eq!(config.notes.len(), 2, "{:?}", config.notes);
     assert!(config.notes[0].contains("TINYAUTH_SERVER_PORT ignored"));
 }
@@ -136,7 +136,7 @@ fn v4_provider_names() {
     )
     .unwrap();
     assert_eq!(config.providers[0].id, "pocketid");
-    assert!(!config.cookies.secure);
+    assert!(!config.site.cookies.secure);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The provider's JSON documents (discovery, JWKS, token and userinfo
+//! JSON documents (the configuration, and the provider's discovery, JWKS, token and userinfo
 //! replies, ID-token claims), read with `serde_json` but refusing a member name
 //! given twice at any depth: a token with two `aud` or `sub` members must not
 //! be read one way here and another way elsewhere (RFC 7519 §4 allows refusing

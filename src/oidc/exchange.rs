@@ -1,0 +1,404 @@
+//! The login after the callback: the token response, the ID token (with one
+//! JWKS refetch for an unknown key), the claims from userinfo or the ID token,
+//! the whitelist, and the session cookie that ends it.
+
+use crate::document::Object;
+
+use crate::access;
+use crate::config::{ClaimsSource, Config, Provider};
+use crate::decision::{CallReply, Level, Response};
+use crate::http::pages;
+use crate::http::respond::{self, login_url};
+use crate::oidc::claims;
+use crate::oidc::discovery::{self, Endpoints, Runtime, RuntimeUpdate};
+use crate::oidc::id_token::{self, Expectations, Rejected};
+use crate::oidc::jwks::Jwks;
+use crate::oidc::login::provider_gone;
+use crate::oidc::messages::{self, ProviderFailure};
+use crate::oidc::{Action, Decision, Pending, Tokens};
+use crate::session::identity::Identity;
+use crate::session::login_flow::LoginFlow;
+use crate::session::{self, Session};
+
+/// Continues a paused login with the provider's reply.
+pub fn on_call_reply(
+    config: &Config,
+    runtime: &Runtime,
+    pending: Pending,
+    reply: &CallReply,
+    now: u64,
+) -> Decision {
+    let flow = match &pending {
+        Pending::Token { flow, .. }
+        | Pending::Keys { flow, .. }
+        | Pending::UserInfo { flow, .. } => flow,
+    };
+    let (Some(index), Some(provider)) = (
+        config.provider_index(&flow.provider),
+        config.provider(&flow.provider),
+    ) else {
+        let browser = !matches!(&pending, Pending::Token { browser: false, .. });
+        return provider_gone(config, flow, browser);
+    };
+    let login = Login {
+        config,
+        runtime,
+        provider,
+        index,
+        now,
+    };
+    match pending {
+        Pending::Token { flow, browser } => match messages::parse_token_response(reply) {
+            Ok(tokens) => login.verify(flow, browser, tokens, None),
+            Err(failure) => login.failed(&flow, browser, "token", &failure),
+        },
+        Pending::Keys {
+            flow,
+            browser,
+            tokens,
+        } => {
+            let jwks = messages::successful_body(reply).and_then(|body| {
+                Jwks::parse(body).map_err(|_| ProviderFailure::Junk("the JWKS is not a key set"))
+            });
+            match jwks {
+                Ok(jwks) => {
+                    let decision = login.verify(flow, browser, tokens, Some(&jwks));
+                    decision.with_update(RuntimeUpdate::Jwks {
+                        provider: index,
+                        jwks,
+                        at: now,
+                    })
+                }
+                Err(failure) => login.failed(&flow, browser, "JWKS", &failure),
+            }
+        }
+        Pending::UserInfo {
+            flow,
+            browser,
+            tokens,
+            id_claims,
+        } => {
+            let claims = messages::successful_body(reply).and_then(|body| {
+                claims::parse(body)
+                    .map_err(|_| ProviderFailure::Junk("userinfo is not a JSON object"))
+            });
+            let claims = match claims {
+                Ok(claims) => claims,
+                Err(failure) => return login.failed(&flow, browser, "userinfo", &failure),
+            };
+            if let Some(id_claims) = &id_claims {
+                if id_claims.get("sub") != claims.get("sub") {
+                    return login.failed(
+                        &flow,
+                        browser,
+                        "userinfo",
+                        &ProviderFailure::Junk("its sub does not match the ID token's sub"),
+                    );
+                }
+            }
+            login.finish(&flow, browser, &claims, &tokens)
+        }
+    }
+}
+
+/// One login in progress, for the steps after the callback.
+struct Login<'a> {
+    config: &'a Config,
+    runtime: &'a Runtime,
+    provider: &'a Provider,
+    index: usize,
+    now: u64,
+}
+
+impl Login<'_> {
+    fn endpoints(&self) -> Option<&Endpoints> {
+        self.runtime
+            .providers
+            .get(self.index)
+            .and_then(|s| s.endpoints.as_ref())
+    }
+
+    /// Verifies the ID token (when configured), refetching the JWKS once if it
+    /// names an unknown key, then moves on to the claims.
+    fn verify(
+        &self,
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+        fresh_keys: Option<&Jwks>,
+    ) -> Decision {
+        if !self.provider.verify_id_token {
+            return self.claims(flow, browser, tokens, None);
+        }
+        let Some(endpoints) = self.endpoints() else {
+            return provider_gone(self.config, &flow, browser);
+        };
+        let Some(id_token) = tokens.id_token.as_ref() else {
+            return self.refused_token(&flow, browser, "the token response has no id_token");
+        };
+        let state = self.runtime.providers.get(self.index);
+        let Some(jwks) = fresh_keys.or_else(|| state.and_then(|s| s.jwks.as_ref())) else {
+            return provider_gone(self.config, &flow, browser);
+        };
+        let expect = Expectations {
+            issuer: &endpoints.issuer,
+            client_id: &self.provider.client_id,
+            nonce: &flow.nonce,
+            now: self.now,
+            skew: self.provider.clock_skew,
+        };
+        match id_token::verify(id_token.expose(), jwks, &expect) {
+            Ok(claims) => self.claims(flow, browser, tokens, Some(claims)),
+            Err(Rejected::UnknownKeyId(kid)) if fresh_keys.is_none() => {
+                let allowed = state.is_some_and(|s| s.may_refetch_for(&kid, self.now));
+                match &endpoints.jwks {
+                    Some(jwks_endpoint) if allowed => {
+                        let call = discovery::get_request(jwks_endpoint, self.provider.timeout_ms);
+                        let log = format!(
+                            "provider {}: ID token signed with unknown kid `{kid}`; refetching the JWKS",
+                            self.provider.id
+                        );
+                        Decision::new(Action::Call {
+                            call,
+                            pending: Pending::Keys {
+                                flow,
+                                browser,
+                                tokens,
+                            },
+                        })
+                        .with_update(RuntimeUpdate::KidRefetch {
+                            provider: self.index,
+                            kid,
+                            at: self.now,
+                        })
+                        .with_log(Level::Info, log)
+                    }
+                    _ => {
+                        self.refused_token(&flow, browser, &Rejected::UnknownKeyId(kid).to_string())
+                    }
+                }
+            }
+            Err(rejected) => self.refused_token(&flow, browser, &rejected.to_string()),
+        }
+    }
+
+    /// Reads the claims from the ID token, or asks userinfo for them.
+    fn claims(
+        &self,
+        flow: LoginFlow,
+        browser: bool,
+        tokens: Tokens,
+        id_claims: Option<Object>,
+    ) -> Decision {
+        match (self.provider.claims_from, id_claims) {
+            (ClaimsSource::IdToken, Some(claims)) => self.finish(&flow, browser, &claims, &tokens),
+            (_, id_claims) => {
+                let userinfo = self.endpoints().and_then(|e| e.userinfo.as_ref());
+                let Some(userinfo) = userinfo else {
+                    return provider_gone(self.config, &flow, browser);
+                };
+                let call =
+                    messages::userinfo_request(self.provider, userinfo, &tokens.access_token);
+                Decision::new(Action::Call {
+                    call,
+                    pending: Pending::UserInfo {
+                        flow,
+                        browser,
+                        tokens,
+                        id_claims,
+                    },
+                })
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        flow: &LoginFlow,
+        browser: bool,
+        claims: &Object,
+        tokens: &Tokens,
+    ) -> Decision {
+        let (config, provider) = (self.config, self.provider);
+        let Ok(identity) = claims::identity(&provider.id, claims, &provider.claim_names) else {
+            return self.failed(
+                flow,
+                browser,
+                "userinfo",
+                &ProviderFailure::Junk("the claims have no sub"),
+            );
+        };
+        let refusal = if provider.require_email_verified
+            && !(identity.email.is_some() && claims::email_verified(claims))
+        {
+            Err("Your email address is not verified with the sign-in provider.")
+        } else {
+            access::whitelisted(config, provider, &identity)
+        };
+        if let Err(reason) = refusal {
+            let who = identity.email.as_deref().unwrap_or(&identity.username);
+            let response = if browser {
+                Response::new(403).html(pages::unauthorized(
+                    &config.site.title,
+                    &config.site.title,
+                    who,
+                    reason,
+                    &login_url(&config.site, &flow.return_to),
+                ))
+            } else {
+                respond::json_status(403, "Forbidden")
+            };
+            return Decision::respond(
+                response.header(
+                    "set-cookie",
+                    respond::clear_flow_cookie(&config.site, flow.id()),
+                ),
+                Level::Info,
+                format!(
+                    "login refused: user={} provider={}: {reason}",
+                    identity.username, provider.id
+                ),
+            );
+        }
+        self.issue_session(flow, browser, identity, tokens)
+    }
+
+    /// Signs the session cookie and sends the user back where the login began.
+    fn issue_session(
+        &self,
+        flow: &LoginFlow,
+        browser: bool,
+        identity: Identity,
+        tokens: &Tokens,
+    ) -> Decision {
+        let (config, provider, now) = (self.config, self.provider, self.now);
+        let clear_flow = respond::clear_flow_cookie(&config.site, flow.id());
+        let mut expires_at = now.saturating_add(config.session_expiry);
+        if config.session_max_lifetime != 0 {
+            expires_at = expires_at.min(now.saturating_add(config.session_max_lifetime));
+        }
+        let username = identity.username.clone();
+        let session = Session {
+            login: flow.id().to_owned(),
+            identity,
+            created_at: now,
+            expires_at,
+        };
+        let Some(key) = config.keys.session.first() else {
+            return provider_gone(config, flow, browser);
+        };
+        let sealed = session.seal(key);
+        if sealed.len() > session::MAX_COOKIE_VALUE {
+            let response = respond::error(
+                &config.site,
+                browser,
+                500,
+                "Sign-in failed",
+                "Your account has too much profile data (for example, too many groups) to fit in a browser cookie.",
+                &login_url(&config.site, &flow.return_to),
+            )
+            .header("set-cookie", clear_flow);
+            return Decision::respond(
+                response,
+                Level::Error,
+                format!("login refused: user={username}: the session would be {} bytes, over the cookie limit", sealed.len()),
+            );
+        }
+        let location = if flow.return_to.is_empty() {
+            format!("{}/", config.site.app_url.origin())
+        } else {
+            // Checked when the flow started; checked again in case the
+            // configuration changed since.
+            respond::safe_return_url(&config.site, &flow.return_to)
+                .unwrap_or_else(|| format!("{}/", config.site.app_url.origin()))
+        };
+        let mut response = Response::redirect(location)
+            .header(
+                "set-cookie",
+                respond::session_cookie(&config.site, &sealed, config.session_expiry),
+            )
+            .header("set-cookie", clear_flow);
+        // Kept (host-only, path /logout) for RP-initiated logout's id_token_hint.
+        if let Some(id_token) = tokens
+            .id_token
+            .as_ref()
+            .filter(|_| provider.logout_at_provider)
+        {
+            if id_token.expose().len() <= session::MAX_COOKIE_VALUE {
+                response = response.header(
+                    "set-cookie",
+                    respond::id_token_cookie(
+                        &config.site,
+                        id_token.expose(),
+                        config.session_expiry,
+                    ),
+                );
+            }
+        }
+        Decision::respond(
+            response,
+            Level::Info,
+            format!("login: user={username} provider={}", provider.id),
+        )
+    }
+
+    #[inline(never)]
+    fn refused_token(&self, flow: &LoginFlow, browser: bool, why: &str) -> Decision {
+        self.sign_in_failed(
+            flow,
+            browser,
+            &format!(
+                "The answer from {} could not be verified. Please try again.",
+                self.provider.name
+            ),
+            format!("login via {} refused: {why}", self.provider.id),
+        )
+    }
+
+    #[inline(never)]
+    fn failed(
+        &self,
+        flow: &LoginFlow,
+        browser: bool,
+        step: &str,
+        failure: &ProviderFailure,
+    ) -> Decision {
+        self.sign_in_failed(
+            flow,
+            browser,
+            &format!(
+                "{} did not answer correctly. Please try again in a moment.",
+                self.provider.name
+            ),
+            format!(
+                "login via {} failed at the {step} endpoint: {failure}",
+                self.provider.id
+            ),
+        )
+    }
+
+    /// A 502 the user can retry from: the flow cookie is cleared and the page
+    /// links back to the login with the same return address.
+    #[inline(never)]
+    fn sign_in_failed(
+        &self,
+        flow: &LoginFlow,
+        browser: bool,
+        explanation: &str,
+        log_line: String,
+    ) -> Decision {
+        let response = respond::error(
+            &self.config.site,
+            browser,
+            502,
+            "Sign-in failed",
+            explanation,
+            &login_url(&self.config.site, &flow.return_to),
+        )
+        .header(
+            "set-cookie",
+            respond::clear_flow_cookie(&self.config.site, flow.id()),
+        );
+        Decision::respond(response, Level::Error, log_line)
+    }
+}
