@@ -20,7 +20,7 @@ use base64::Engine as _;
 use common::idp::{jwks, TestKey};
 use serde_json::{json, Value};
 use tinyauth_wasm::oidc::id_token::{verify, Expectations, Rejected};
-use tinyauth_wasm::oidc::jwks::Jwks;
+use tinyauth_wasm::oidc::jwks::{Jwks, VerifyingKey};
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -30,7 +30,7 @@ fn b64(bytes: &[u8]) -> String {
 fn import(jwk: &Value) -> Result<Vec<&'static str>, String> {
     let set = Jwks::parse(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
     match (set.keys.first(), set.skipped.first()) {
-        (Some(key), None) => Ok(key.keys.iter().map(|k| k.alg()).collect()),
+        (Some(key), None) => Ok(key.keys.iter().map(VerifyingKey::alg).collect()),
         (None, Some(why)) => Err(why.clone()),
         other => panic!("one key, one outcome: {other:?}"),
     }
