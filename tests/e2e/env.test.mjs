@@ -40,6 +40,38 @@ test("the seed guide's environment block is a complete configuration", async (t)
   assert.match(token.headers.authorization, /^Basic /);
 });
 
+test("a Tinyauth regex whitelist keeps working: /@example\\.test$/ is a search, and a partial group regex is warned about at load", async (t) => {
+  const s = await startStack({ name: 'seed-regex' }, {
+    customize: () => '',
+    envVarsFor: ({ port, issuer }) => ({
+      APP_URL: `http://auth.example.test:${port}`,
+      SECRET,
+      GENERIC_CLIENT_ID: CLIENT_ID,
+      GENERIC_CLIENT_SECRET: CLIENT_SECRET,
+      GENERIC_AUTH_URL: `${issuer}/authorize`,
+      GENERIC_TOKEN_URL: `${issuer}/api/oidc/token`,
+      GENERIC_USER_URL: `${issuer}/api/oidc/userinfo`,
+      // Tinyauth's migration case: unanchored at the start, as Go's MatchString.
+      OAUTH_WHITELIST: '/@example\\.test$/',
+      TINYAUTH_APPS_ADMIN_OAUTH_GROUPS: '/admins/',
+    }),
+    extraClustersFor: ({ op }) => [{ name: `outbound|${op.port}||id.example.test`, host: '127.0.0.1', port: op.port }],
+  });
+  t.after(() => s.stop());
+  const warning = /\[warning\].*apps\.admin\.oauth\.groups: the regex \/admins\/ matches any value that contains a match.*\(set by environment variable TINYAUTH_APPS_ADMIN_OAUTH_GROUPS\)/;
+  const warnings = () => s.envoy.logs().split('\n').filter((line) => warning.test(line)).length;
+  const atLoad = warnings();
+  assert.ok(atLoad >= 1, 'the partial group regex is warned about at load');
+  assert.match(s.envoy.logs(), /\[warning\].*oauth\.whitelist: the regex \/@example\\\.test\$\/ matches any value that contains a match/);
+  const alice = await loginVia(s.browser('alice'), s.url('whoami', '/'));
+  assert.equal(alice.status, 200, 'alice@example.test matches the whitelist');
+  assert.equal(echoed(alice)['remote-email'], 'alice@example.test');
+  const carol = await loginVia(s.browser('carol'), s.url('whoami', '/'));
+  assert.equal(carol.status, 403, 'carol@other.test does not');
+  assert.equal((await loginVia(s.browser('alice'), s.url('admin', '/'))).status, 200, 'alice is in admins');
+  assert.equal(warnings(), atLoad, 'the warning is logged when a VM loads, not per request');
+});
+
 test('environment errors stop the filter from loading and name the variable', async () => {
   const cases = [
     [{ TINYAUTH_AUTH_SESIONEXPIRY: '60' }, /environment variable TINYAUTH_AUTH_SESIONEXPIRY: is not a Tinyauth setting/],
