@@ -1,6 +1,6 @@
 //! Symmetric primitives, all from well-kept crates: key derivation from the
 //! configured secret (HKDF-SHA256 from `hmac-sha256`, which `jwt-simple`
-//! brings too), cookie MACs (keyed BLAKE2s from RustCrypto's `blake2`: it is
+//! brings too), cookie MACs (keyed BLAKE2s from the `RustCrypto` project's `blake2`: it is
 //! checked on every authenticated request, and under V8 it is three times as
 //! fast as HMAC-SHA256), constant-time comparison (`subtle`), random tokens
 //! and PKCE. No public-key code lives here (see `oidc::id_token` for that).
