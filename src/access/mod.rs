@@ -98,23 +98,26 @@ pub fn gate(config: &Config, app: Option<&App>, path: &str, client: Option<IpAdd
 }
 
 /// Tinyauth's path rule: with `path.block`, only matching paths need a login;
-/// with `path.allow`, matching paths need none. The path is percent-decoded and
-/// cleaned first (see [`crate::http::path`]).
+/// with `path.allow`, matching paths need none. The rule must hold for every
+/// way an upstream may read the path (see [`crate::http::path`]), and a path
+/// that cannot be read for sure is never public. `path.block` matches in any
+/// letter case (it was compiled so), because some servers serve `/Admin` as
+/// `/admin`; blocking more only asks for a login more often.
 fn path_is_public(app: &App, path: &str) -> bool {
     if app.path_allow.is_none() && app.path_block.is_none() {
         return false;
     }
-    let path = crate::http::path::normalize(path);
-    if app
-        .path_block
-        .as_ref()
-        .is_some_and(|block| !block.is_match(&path))
-    {
-        return true;
+    let Some(readings) = crate::http::path::readings(path) else {
+        return false;
+    };
+    if let Some(block) = &app.path_block {
+        if readings.iter().all(|reading| !block.is_match(reading)) {
+            return true;
+        }
     }
     app.path_allow
         .as_ref()
-        .is_some_and(|allow| allow.is_match(&path))
+        .is_some_and(|allow| readings.iter().all(|reading| allow.is_match(reading)))
 }
 
 /// Global and app lists are merged. An unknown client address is refused

@@ -32,14 +32,17 @@ pub(super) fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> 
             })?);
         }
     }
-    let path_regex = |key: &str, raw: Option<&String>| -> Result<Option<Pattern>, ConfigError> {
-        match raw.map(|r| r.trim()).filter(|r| !r.is_empty()) {
-            None => Ok(None),
-            Some(pattern) => Pattern::new(pattern, false).map(Some).map_err(|err| {
-                ConfigError::new(field(key), format!("invalid regex `{pattern}`: {err}"))
-            }),
-        }
-    };
+    // `path.block` ignores letter case: a server that serves `/Admin` as
+    // `/admin` must not get it without a login (see `access`).
+    let path_regex =
+        |key: &str, raw: Option<&String>, any_case: bool| -> Result<Option<Pattern>, ConfigError> {
+            match raw.map(|r| r.trim()).filter(|r| !r.is_empty()) {
+                None => Ok(None),
+                Some(pattern) => Pattern::new(pattern, any_case).map(Some).map_err(|err| {
+                    ConfigError::new(field(key), format!("invalid regex `{pattern}`: {err}"))
+                }),
+            }
+        };
     let (headers, basic_auth) = compile_response(&raw.response, &field)?;
     Ok(App {
         name: name.to_ascii_lowercase(),
@@ -64,8 +67,8 @@ pub(super) fn compile_app(name: &str, raw: &RawApp) -> Result<App, ConfigError> 
             raw.users.block.as_ref(),
             Case::Sensitive,
         )?,
-        path_allow: path_regex("path.allow", raw.path.allow.as_ref())?,
-        path_block: path_regex("path.block", raw.path.block.as_ref())?,
+        path_allow: path_regex("path.allow", raw.path.allow.as_ref(), false)?,
+        path_block: path_regex("path.block", raw.path.block.as_ref(), true)?,
         ip: compile_ip_rules(&field("ip"), &raw.ip)?,
         headers,
         basic_auth,

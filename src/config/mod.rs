@@ -176,7 +176,8 @@ pub struct App {
     pub users_block: Filter,
     /// `path.allow`: paths matching it need no login (unanchored regex).
     pub path_allow: Option<Pattern>,
-    /// `path.block`: only paths matching it need a login (unanchored regex).
+    /// `path.block`: only paths matching it need a login (unanchored regex,
+    /// any letter case).
     pub path_block: Option<Pattern>,
     pub ip: IpRules,
     /// `response.headers`: extra headers for the upstream (lower-case names).
