@@ -109,7 +109,8 @@ fn main() {
         .map_or(0, |s| s.login.len())
     });
     measure("find the valid session", rounds, || {
-        tinyauth_wasm::access::signed_in(&config, &view, NOW).map_or(0, |s| s.login.len())
+        tinyauth_wasm::access::signed_in(&config, &runtime.sessions, &view, NOW)
+            .map_or(0, |s| s.login.len())
     });
     // Tinyauth's `path.allow`/`path.block` rules run on every request to
     // their app.

@@ -74,7 +74,7 @@ fn protect(
         }
         Gate::Login => {}
     }
-    let Some(session) = access::signed_in(config, req, now) else {
+    let Some(session) = access::signed_in(config, &runtime.sessions, req, now) else {
         return unauthenticated(config, runtime, req, host, now, rng);
     };
     if let Err(denial) = access::authorize(config, app, &session.identity) {

@@ -5,21 +5,29 @@
 use crate::config::{Config, Provider};
 use crate::http::cookie;
 use crate::http::request::RequestView;
+use crate::session::cache::Verified;
 use crate::session::identity::Identity;
 use crate::session::Session;
 
-/// The valid session the request carries, if any. The email whitelist is checked
-/// again, so removing someone from it ends their sessions.
-pub fn signed_in(config: &Config, req: &RequestView<'_>, now: u64) -> Option<Session> {
+/// The valid session the request carries, if any (`verified` remembers the
+/// cookie values this VM has checked). The email whitelist is checked again,
+/// so removing someone from it ends their sessions.
+pub fn signed_in(
+    config: &Config,
+    verified: &Verified,
+    req: &RequestView<'_>,
+    now: u64,
+) -> Option<Session> {
     cookie::values(&req.cookies, &config.site.cookies.session_name)
         .filter_map(|value| {
-            Session::open_at(
-                value,
-                &config.keys.session,
-                now,
-                config.session_max_lifetime,
-            )
-            .ok()
+            verified
+                .open_at(
+                    value,
+                    &config.keys.session,
+                    now,
+                    config.session_max_lifetime,
+                )
+                .ok()
         })
         .find(|session| {
             config

@@ -96,7 +96,7 @@ fn login_page(
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    if let Some(session) = signed_in(config, req, now) {
+    if let Some(session) = signed_in(config, &runtime.sessions, req, now) {
         if !return_to.is_empty() {
             return Decision::new(Action::Respond(Response::redirect(return_to)));
         }
@@ -156,7 +156,7 @@ fn logout(
 ) -> Decision {
     let id_token = cookie::values(&req.cookies, &config.site.cookies.id_token_name)
         .find(|value| !value.is_empty());
-    let provider_logout = signed_in(config, req, now).and_then(|session| {
+    let provider_logout = signed_in(config, &runtime.sessions, req, now).and_then(|session| {
         let index = config.provider_index(&session.identity.provider)?;
         let provider = config.providers.get(index)?;
         let endpoints = runtime.providers.get(index)?.endpoints.as_ref()?;

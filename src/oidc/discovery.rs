@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::document;
+use crate::session::cache::Verified;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
@@ -58,6 +59,8 @@ pub struct ProviderState {
 #[derive(Debug, Clone, Default)]
 pub struct Runtime {
     pub providers: Vec<ProviderState>,
+    /// Session cookies this VM has already verified.
+    pub sessions: Verified,
 }
 
 /// Which document a background call fetches.
@@ -116,6 +119,7 @@ impl Runtime {
                     ..ProviderState::default()
                 })
                 .collect(),
+            sessions: Verified::default(),
         }
     }
 
