@@ -5,16 +5,21 @@
 //! is checked on every request as for a cookie read afresh.
 //!
 //! Only a value whose MAC verified is ever stored, so an entry cannot be
-//! forged. Lookups hash the presented value with the standard library's keyed
-//! hash (random keys per VM), so a presented value is compared with a stored
-//! one only when their hashes collide: the time a lookup takes says nothing
-//! about stored values an attacker does not already hold.
+//! forged. An entry is found by the standard library's keyed hash (random
+//! keys per VM) of the value's last 32 characters, which lie in its MAC tag,
+//! and the whole value is then compared in constant time: a lookup costs the
+//! same whatever the presented value, and says nothing about stored ones.
 
 use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
-use super::crypto::Key;
+use super::crypto::{ct_eq, Key};
 use super::{Rejected, Session};
+
+/// Characters at the end of a cookie value that pick its entry.
+const HASHED_SUFFIX: usize = 32;
 
 /// Entries kept per VM; one is dropped for each new one beyond this (a few
 /// hundred KiB at most).
@@ -24,7 +29,8 @@ const CAPACITY: usize = 1024;
 #[derive(Debug, Clone, Default)]
 pub struct Verified {
     // Filled during a request, which the core sees only by shared reference.
-    entries: RefCell<HashMap<String, Session>>,
+    entries: RefCell<HashMap<u64, (Box<str>, Session)>>,
+    hasher: RandomState,
 }
 
 impl Verified {
@@ -37,32 +43,46 @@ impl Verified {
         now: u64,
         max_lifetime: u64,
     ) -> Result<Session, Rejected> {
-        let cached = self
-            .entries
-            .try_borrow()
-            .ok()
-            .and_then(|entries| entries.get(token).cloned());
+        let slot = self.slot(token);
+        let cached = self.entries.try_borrow().ok().and_then(|entries| {
+            entries
+                .get(&slot)
+                .filter(|(stored, _)| ct_eq(stored.as_bytes(), token.as_bytes()))
+                .map(|(_, session)| session.clone())
+        });
         let session = if let Some(session) = cached {
             session
         } else {
             let session = Session::open(token, keys)?;
-            self.remember(token, &session);
+            self.remember(slot, token, &session);
             session
         };
         session.check_at(now, max_lifetime)?;
         Ok(session)
     }
 
-    fn remember(&self, token: &str, session: &Session) {
+    fn slot(&self, token: &str) -> u64 {
+        let bytes = token.as_bytes();
+        let suffix = bytes
+            .get(bytes.len().saturating_sub(HASHED_SUFFIX)..)
+            .unwrap_or(bytes);
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(suffix);
+        hasher.write_usize(bytes.len());
+        hasher.finish()
+    }
+
+    fn remember(&self, slot: u64, token: &str, session: &Session) {
         let Ok(mut entries) = self.entries.try_borrow_mut() else {
             return;
         };
-        if entries.len() >= CAPACITY {
-            if let Some(oldest) = entries.keys().next().cloned() {
-                entries.remove(&oldest);
+        if entries.len() >= CAPACITY && !entries.contains_key(&slot) {
+            if let Some(evicted) = entries.keys().next().copied() {
+                entries.remove(&evicted);
             }
         }
-        entries.insert(token.to_owned(), session.clone());
+        // Two values of one slot: the newer one is kept.
+        entries.insert(slot, (token.into(), session.clone()));
     }
 
     pub fn len(&self) -> usize {
@@ -113,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn forged_or_tampered_values_are_never_remembered() {
+    fn forged_or_tampered_values_are_never_remembered_or_served() {
         let key = Key::derive(b"0123456789abcdef0123456789abcdef", "session");
         let other = Key::derive(b"fedcba9876543210fedcba9876543210", "session");
         let keys = std::slice::from_ref(&key);
@@ -123,11 +143,27 @@ mod tests {
             verified.open_at(&forged, keys, 10, 0),
             Err(Rejected::BadSignature)
         );
-        let mut tampered = session("a", 100).seal(&key).into_bytes();
-        tampered[5] ^= 1;
-        let tampered = String::from_utf8(tampered).unwrap();
-        assert!(verified.open_at(&tampered, keys, 10, 0).is_err());
         assert!(verified.is_empty());
+        // A value that differs from a cached one only before its last 32
+        // characters lands on the same entry, and is still refused.
+        let token = session("a", 100).seal(&key);
+        assert!(verified.open_at(&token, keys, 10, 0).is_ok());
+        let mut tampered = token.clone().into_bytes();
+        tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            verified.open_at(&tampered, keys, 10, 0),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(
+            verified.open_at(&tampered, &[], 10, 0),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(verified.len(), 1);
+        assert!(
+            verified.open_at(&token, &[], 10, 0).is_ok(),
+            "the real one is still cached"
+        );
     }
 
     #[test]
