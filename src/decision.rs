@@ -173,3 +173,49 @@ pub enum Level {
     Warn,
     Error,
 }
+
+/// Longest value, in characters, that goes into a log line.
+const LOGGED_CHARS: usize = 200;
+
+/// A value from a request or a provider as it goes into a log line: quoted
+/// and escaped the way Rust's `Debug` writes strings (`"`, `\`, CR, LF, every
+/// control character and line separator become escapes), and cut at 200
+/// characters, so no value can forge or flood a line.
+pub fn loggable(value: &str) -> Loggable<'_> {
+    Loggable(value)
+}
+
+/// See [`loggable`].
+#[derive(Debug, Clone, Copy)]
+pub struct Loggable<'a>(&'a str);
+
+impl std::fmt::Display for Loggable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(LOGGED_CHARS) {
+            Some((end, _)) => write!(f, "{:?}…", self.0.get(..end).unwrap_or_default()),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_values_cannot_forge_or_flood_a_line() {
+        assert_eq!(loggable("alice").to_string(), "\"alice\"");
+        assert_eq!(
+            loggable("a\r\n[info] login: user=\"root\"").to_string(),
+            r#""a\r\n[info] login: user=\"root\"""#
+        );
+        assert_eq!(
+            loggable("x\u{85}y\u{2028}z\u{0}").to_string(),
+            r#""x\u{85}y\u{2028}z\0""#
+        );
+        assert_eq!(loggable("Zoë").to_string(), "\"Zoë\"");
+        let long = loggable(&"é".repeat(500)).to_string();
+        assert_eq!(long.chars().count(), LOGGED_CHARS + 3);
+        assert!(long.ends_with("\"…"));
+    }
+}

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::access::{self, Denial, Gate};
 use crate::config::{App, Config};
-use crate::decision::{CallReply, Forward, Level, Response};
+use crate::decision::{loggable, CallReply, Forward, Level, Response};
 use crate::http::cookie;
 use crate::http::ip::client_ip;
 use crate::http::pages;
@@ -244,11 +244,14 @@ fn forbidden(
         );
         json_status(403, "Forbidden").header("x-tinyauth-location", location)
     };
-    let who = identity.map_or_else(|| format!("ip={ip}"), |id| format!("user={}", id.username));
+    let who = identity.map_or_else(
+        || format!("ip={ip}"),
+        |id| format!("user={}", loggable(&id.username)),
+    );
     Decision::respond(
         response,
         Level::Info,
-        format!("denied {who} app={resource}: {denial}"),
+        format!("denied {who} app={}: {denial}", loggable(&resource)),
     )
 }
 
@@ -268,7 +271,15 @@ fn identity_headers(identity: Identity) -> Vec<(Cow<'static, str>, String)> {
     push("remote-user", identity.username);
     push("remote-email", identity.email.unwrap_or_default());
     push("remote-name", identity.name);
-    push("remote-groups", identity.groups.join(","));
+    // Tinyauth's comma list: a group whose name holds a comma would reach the
+    // app as two groups, so it is left out (it still counts for the rules).
+    let groups: Vec<&str> = identity
+        .groups
+        .iter()
+        .map(String::as_str)
+        .filter(|group| !group.contains(','))
+        .collect();
+    push("remote-groups", groups.join(","));
     push("remote-sub", identity.sub);
     headers
 }

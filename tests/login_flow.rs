@@ -189,7 +189,7 @@ fn user_not_in_group_gets_403_page() {
     assert!(decision
         .log
         .iter()
-        .any(|l| l.message.contains("denied user=bob app=admin")));
+        .any(|l| l.message.contains("denied user=\"bob\" app=\"admin\"")));
     // ...while an app without group rules lets him in.
     let decision = browser.get(&config, "https://who.example.com/", &mut rng);
     assert!(matches!(decision.action, Action::Forward(_)));
@@ -242,7 +242,7 @@ fn email_not_whitelisted_is_refused_at_callback_without_session() {
     assert!(done
         .log
         .iter()
-        .any(|l| l.message.contains("login refused: user=bob")));
+        .any(|l| l.message.contains("login refused: user=\"bob\"")));
     // Alice on the same configuration is fine.
     let mut alice_browser = Browser::new();
     let done = login(&config, &mut alice_browser, APP, &alice(), &mut rng);

@@ -6,7 +6,10 @@ use std::net::IpAddr;
 
 /// Prefix of the identity headers the filter owns; client-sent copies are always
 /// removed before the request goes upstream.
-pub const IDENTITY_HEADER_PREFIX: &str = "remote-";
+/// The identity headers' prefix as CGI, WSGI, PHP and Rack read header names
+/// (`HTTP_REMOTE_USER`): upper-case, every character but a letter or digit
+/// turned into `_`.
+const IDENTITY_HEADER_PREFIX: &[u8] = b"REMOTE_";
 
 /// The parts of a request the filter looks at.
 #[derive(Debug, Clone, Default)]
@@ -101,11 +104,23 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// Whether an app could read `name` as one of the filter's identity headers:
+/// `Remote-User`, but also `remote_user`, `REMOTE.USER` and every other
+/// spelling an app server turns into `HTTP_REMOTE_USER`. The filter removes
+/// them all from what reaches the app.
 pub fn is_identity_header(name: &str) -> bool {
+    let cgi = |byte: u8| {
+        if byte.is_ascii_alphanumeric() {
+            byte.to_ascii_uppercase()
+        } else {
+            b'_'
+        }
+    };
     name.len() > IDENTITY_HEADER_PREFIX.len()
         && name
-            .get(..IDENTITY_HEADER_PREFIX.len())
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX))
+            .bytes()
+            .zip(IDENTITY_HEADER_PREFIX)
+            .all(|(byte, want)| cgi(byte) == *want)
 }
 
 /// `host:port` → `host`; bracketed IPv6 keeps its brackets.
@@ -144,7 +159,10 @@ mod tests {
             ("remote-user", "admin"),
             ("Remote-Groups", "admins"),
             ("remote-", "x"),
+            ("remote_email", "x@example.com"),
+            ("REMOTE.NAME", "Mallory"),
             ("x-other", "y"),
+            ("remoteuser", "z"),
         ]);
         let view = RequestView::from_headers(&h);
         assert_eq!(view.method, "GET");
@@ -152,7 +170,15 @@ mod tests {
         assert_eq!(view.path_only(), "/a/b");
         assert_eq!(view.query(), "c=d");
         assert_eq!(view.cookies, "a=1; b=2");
-        assert_eq!(view.spoofed_identity, ["remote-user", "Remote-Groups"]);
+        assert_eq!(
+            view.spoofed_identity,
+            [
+                "remote-user",
+                "Remote-Groups",
+                "remote_email",
+                "REMOTE.NAME"
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::document::Object;
 
 use crate::access;
 use crate::config::{ClaimsSource, Config, Provider};
-use crate::decision::{CallReply, Level, Response};
+use crate::decision::{loggable, CallReply, Level, Response};
 use crate::http::pages;
 use crate::http::respond::{self, login_url};
 use crate::oidc::claims;
@@ -256,7 +256,8 @@ impl Login<'_> {
                 Level::Info,
                 format!(
                     "login refused: user={} provider={}: {reason}",
-                    identity.username, provider.id
+                    loggable(&identity.username),
+                    provider.id
                 ),
             );
         }
@@ -301,7 +302,11 @@ impl Login<'_> {
             return Decision::respond(
                 response,
                 Level::Error,
-                format!("login refused: user={username}: the session would be {} bytes, over the cookie limit", sealed.len()),
+                format!(
+                    "login refused: user={}: the session would be {} bytes, over the cookie limit",
+                    loggable(&username),
+                    sealed.len()
+                ),
             );
         }
         let location = if flow.return_to.is_empty() {
@@ -338,7 +343,11 @@ impl Login<'_> {
         Decision::respond(
             response,
             Level::Info,
-            format!("login: user={username} provider={}", provider.id),
+            format!(
+                "login: user={} provider={}",
+                loggable(&username),
+                provider.id
+            ),
         )
     }
 
