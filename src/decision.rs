@@ -3,6 +3,10 @@
 //! no choices of its own.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use crate::metrics::Count;
 
 /// What the core decided, plus the log lines that explain it. `P` is what a
 /// request paused for a provider call carries until the reply, and `U` a
@@ -14,6 +18,10 @@ pub struct Decision<P, U> {
     pub log: Vec<LogLine>,
     /// Changes to the per-VM provider state (a key set fetched during a login).
     pub updates: Vec<U>,
+    /// What to count in Envoy's stats.
+    pub counts: Vec<Count>,
+    /// The audit line this request earns (a login, a refusal, a logout).
+    pub audit: Option<Audit>,
 }
 
 impl<P, U> Decision<P, U> {
@@ -22,7 +30,21 @@ impl<P, U> Decision<P, U> {
             action,
             log: Vec::new(),
             updates: Vec::new(),
+            counts: Vec::new(),
+            audit: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    #[must_use]
+    pub fn with_count(mut self, count: Count) -> Self {
+        self.counts.push(count);
+        self
     }
 
     #[must_use]
@@ -156,6 +178,19 @@ pub struct CallReply {
     /// before headers).
     pub status: Option<u16>,
     pub body: Vec<u8>,
+    /// Set when Envoy refused to make the call because it has no cluster of
+    /// that name.
+    pub missing_cluster: Option<String>,
+}
+
+impl CallReply {
+    /// The call could not be made: Envoy has no cluster `cluster`.
+    pub fn missing_cluster(cluster: &str) -> Self {
+        Self {
+            missing_cluster: Some(cluster.to_owned()),
+            ..Self::default()
+        }
+    }
 }
 
 /// A log line for the proxy's log. Never contains tokens, cookies, codes or
@@ -172,6 +207,49 @@ pub enum Level {
     Info,
     Warn,
     Error,
+    /// Nothing can work until an operator acts.
+    Critical,
+}
+
+/// One audit event: a login (or a failed one), a refusal or a logout. The
+/// shell writes it as one `info` line with the client's address (after
+/// `trustedProxies`) and Envoy's `x-request-id`, which only it can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// `login`, `login_failed`, `refused` or `logout`.
+    pub event: &'static str,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    pub reason: String,
+    pub user: String,
+    pub email: String,
+    pub provider: String,
+    pub app: String,
+}
+
+impl Audit {
+    /// `audit event=refused decision=deny reason="…" user="bob" … ip="…" request_id="…"`:
+    /// every value from a request or a provider escaped and cut (see
+    /// [`loggable`]); empty fields left out.
+    pub fn line(&self, client: Option<IpAddr>, request_id: Option<&str>) -> String {
+        let mut line = format!("audit event={} decision={}", self.event, self.decision);
+        let client = client.map(|ip| ip.to_string());
+        let fields = [
+            ("reason", Some(self.reason.as_str())),
+            ("user", Some(self.user.as_str())),
+            ("email", Some(self.email.as_str())),
+            ("provider", Some(self.provider.as_str())),
+            ("app", Some(self.app.as_str())),
+            ("ip", client.as_deref()),
+            ("request_id", request_id),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                let _ = write!(line, " {name}={}", loggable(value));
+            }
+        }
+        line
+    }
 }
 
 /// Longest value, in characters, that goes into a log line.
@@ -217,5 +295,30 @@ mod tests {
         let long = loggable(&"é".repeat(500)).to_string();
         assert_eq!(long.chars().count(), LOGGED_CHARS + 3);
         assert!(long.ends_with("\"…"));
+    }
+
+    #[test]
+    fn audit_lines_carry_every_field_escaped() {
+        let audit = Audit {
+            event: "refused",
+            decision: "deny",
+            reason: "not in any of the app's oauth.groups".into(),
+            user: "bob\nevent=login".into(),
+            email: "bob@example.com".into(),
+            provider: "generic".into(),
+            app: "admin".into(),
+        };
+        let line = audit.line(Some("10.0.0.7".parse().unwrap()), Some("abc-123"));
+        assert_eq!(
+            line,
+            r#"audit event=refused decision=deny reason="not in any of the app's oauth.groups" user="bob\nevent=login" email="bob@example.com" provider="generic" app="admin" ip="10.0.0.7" request_id="abc-123""#
+        );
+        let bare = Audit {
+            event: "logout",
+            decision: "allow",
+            ..Audit::default()
+        }
+        .line(None, None);
+        assert_eq!(bare, "audit event=logout decision=allow");
     }
 }

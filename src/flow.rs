@@ -9,13 +9,14 @@ use std::net::IpAddr;
 
 use crate::access::{self, Denial, Gate};
 use crate::config::{App, Config};
-use crate::decision::{loggable, CallReply, Forward, Level, Response};
+use crate::decision::{loggable, Audit, CallReply, Forward, Level, Response};
 use crate::http::cookie;
 use crate::http::ip::client_ip;
 use crate::http::pages;
 use crate::http::request::RequestView;
 use crate::http::respond::{self, host_in_scope, json_status, login_url};
 use crate::http::url::form;
+use crate::metrics::{Count, Refusal};
 use crate::oidc::auth_host;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::exchange;
@@ -66,8 +67,14 @@ fn protect(
         None
     };
     match access::gate(config, app, req.path_only(), client) {
-        Gate::Bypass | Gate::Public => {
-            return Decision::new(Action::Forward(forward(config, req, app, None, now)));
+        gate @ (Gate::Bypass | Gate::Public) => {
+            let count = if gate == Gate::Bypass {
+                Count::AllowedBypass
+            } else {
+                Count::AllowedPublic
+            };
+            let (forward, _) = forward(config, req, app, None, now);
+            return Decision::new(Action::Forward(forward)).with_count(count);
         }
         Gate::Blocked => {
             return forbidden(config, req, host, app, None, Denial::IpBlocked, client);
@@ -88,27 +95,27 @@ fn protect(
             client,
         );
     }
-    Decision::new(Action::Forward(forward(
-        config,
-        req,
-        app,
-        Some(session),
-        now,
-    )))
+    let (forward, renewed) = forward(config, req, app, Some(session), now);
+    let decision = Decision::new(Action::Forward(forward)).with_count(Count::AllowedSession);
+    if renewed {
+        decision.with_count(Count::SessionRenewed)
+    } else {
+        decision
+    }
 }
 
 /// The header edits for a request that goes upstream: client-sent identity
 /// headers removed, the user's identity (if signed in) and the app's configured
 /// headers set, the filter's own cookies dropped, and a renewed session cookie
-/// when the sliding window says so. The session is consumed: its strings
-/// become the header values without being copied.
+/// when the sliding window says so (and then `true`). The session is
+/// consumed: its strings become the header values without being copied.
 fn forward(
     config: &Config,
     req: &RequestView<'_>,
     app: Option<&App>,
     session: Option<Session>,
     now: u64,
-) -> Forward {
+) -> (Forward, bool) {
     let renewed = session
         .as_ref()
         .and_then(|s| s.renewed_at(now, config.session_expiry, config.session_max_lifetime));
@@ -136,14 +143,16 @@ fn forward(
         cookie: strip_own_cookies(config, &req.cookies),
         response_headers: Vec::new(),
     };
+    let mut renewed_cookie = false;
     if let (Some(renewed), Some(key)) = (renewed, config.keys.session.first()) {
         let max_age = renewed.expires_at.saturating_sub(now);
         forward.response_headers.push((
             "set-cookie".into(),
             respond::session_cookie(&config.site, &renewed.seal(key), max_age),
         ));
+        renewed_cookie = true;
     }
-    forward
+    (forward, renewed_cookie)
 }
 
 /// No valid session: send browsers to log in, tell API clients where to.
@@ -170,11 +179,12 @@ fn unauthenticated(
             response,
             Level::Warn,
             format!(
-                "refused request for host `{}` outside cookie domain `{}`",
-                printable_host(host),
+                "refused request for host {} outside cookie domain `{}`",
+                loggable(host),
                 config.site.cookie_scope
             ),
-        );
+        )
+        .with_count(Count::Refused403(Refusal::Domain));
     }
     let original = format!(
         "{}://{}{}",
@@ -190,12 +200,14 @@ fn unauthenticated(
         return Decision::new(Action::Respond(Response::redirect(login_url(
             &config.site,
             &return_to,
-        ))));
+        ))))
+        .with_count(Count::RedirectedToLogin);
     }
     Decision::new(Action::Respond(
         json_status(401, "Unauthorized")
             .header("x-tinyauth-location", login_url(&config.site, &return_to)),
     ))
+    .with_count(Count::Refused401)
 }
 
 fn forbidden(
@@ -244,15 +256,17 @@ fn forbidden(
         );
         json_status(403, "Forbidden").header("x-tinyauth-location", location)
     };
-    let who = identity.map_or_else(
-        || format!("ip={ip}"),
-        |id| format!("user={}", loggable(&id.username)),
-    );
-    Decision::respond(
-        response,
-        Level::Info,
-        format!("denied {who} app={}: {denial}", loggable(&resource)),
-    )
+    Decision::new(Action::Respond(response))
+        .with_count(Count::Refused403(denial.refusal()))
+        .with_audit(Audit {
+            event: "refused",
+            decision: "deny",
+            reason: denial.to_string(),
+            user: identity.map(|id| id.username.clone()).unwrap_or_default(),
+            email: identity.and_then(|id| id.email.clone()).unwrap_or_default(),
+            provider: identity.map(|id| id.provider.clone()).unwrap_or_default(),
+            app: resource,
+        })
 }
 
 /// `Remote-*` headers for the upstream. Values are stripped of control
@@ -306,10 +320,6 @@ fn strip_own_cookies(config: &Config, header: &str) -> Option<String> {
     cookie::pairs(header)
         .any(|(name, _)| own(name))
         .then(|| cookie::without(header, own).unwrap_or_default())
-}
-
-fn printable_host(host: &str) -> String {
-    crate::oidc::messages::printable(host, 100)
 }
 
 #[cfg(test)]

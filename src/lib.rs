@@ -36,6 +36,7 @@ pub mod decision;
 pub mod document;
 pub mod flow;
 pub mod http;
+pub mod metrics;
 pub mod oidc;
 pub mod secret;
 pub mod session;

@@ -17,6 +17,7 @@ use common::{compile, CHROME, NOW, SECRET};
 use serde_json::{json, Value};
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
+use tinyauth_wasm::metrics::{Count, Refusal};
 use tinyauth_wasm::oidc::Action;
 use tinyauth_wasm::session::identity::Identity;
 use tinyauth_wasm::session::Session;
@@ -104,18 +105,16 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
             "login".into()
         }
         Action::Respond(r) if r.status == 403 => {
-            let log = &decision.log[0].message;
-            let kind = if log.contains("client IP blocked") {
-                "ip"
-            } else if log.contains("users.allow") {
-                "user"
-            } else if log.contains("oauth.groups") {
-                "group"
-            } else if log.contains("policy is deny") {
-                "policy"
-            } else {
-                panic!("unexpected denial log: {log}")
+            let kind = match decision.counts.as_slice() {
+                [Count::Refused403(Refusal::Ip)] => "ip",
+                [Count::Refused403(Refusal::User)] => "user",
+                [Count::Refused403(Refusal::Whitelist)] => "whitelist",
+                [Count::Refused403(Refusal::Group)] => "group",
+                [Count::Refused403(Refusal::Policy)] => "policy",
+                other => panic!("a 403 counted as {other:?}"),
             };
+            let audit = decision.audit.as_ref().unwrap();
+            assert_eq!((audit.event, audit.decision), ("refused", "deny"));
             format!("deny:{kind}")
         }
         other => panic!("unexpected action {other:?}"),
@@ -162,14 +161,14 @@ fn access_matrix() {
         ("users.block counts as an allow under deny policy", r#"{"acls":{"policy":"deny"}}"#, r#"{"admin":{"users":{"block":"bob"}}}"#, A, PEER, "", "alice", "forward"),
         // --- oauth.whitelist (emails)
         ("app whitelist admits a listed email", "", r#"{"admin":{"oauth":{"whitelist":"alice@example.com"}}}"#, A, PEER, "", "alice", "forward"),
-        ("app whitelist refuses others", "", r#"{"admin":{"oauth":{"whitelist":"alice@example.com"}}}"#, A, PEER, "", "bob", "deny:user"),
+        ("app whitelist refuses others", "", r#"{"admin":{"oauth":{"whitelist":"alice@example.com"}}}"#, A, PEER, "", "bob", "deny:whitelist"),
         ("app whitelist ignores email case", "", r#"{"admin":{"oauth":{"whitelist":"ALICE@Example.com"}}}"#, A, PEER, "", "alice", "forward"),
         ("app whitelist regex", "", r#"{"admin":{"oauth":{"whitelist":"/.*@example\\.com/"}}}"#, A, PEER, "", "bob", "forward"),
-        ("app whitelist regex refuses another domain", "", r#"{"admin":{"oauth":{"whitelist":"/.*@example\\.com/"}}}"#, A, PEER, "", "carol", "deny:user"),
+        ("app whitelist regex refuses another domain", "", r#"{"admin":{"oauth":{"whitelist":"/.*@example\\.com/"}}}"#, A, PEER, "", "carol", "deny:whitelist"),
         ("app whitelist regex without $ matches a suffix trick, as in Tinyauth", "", r#"{"admin":{"oauth":{"whitelist":"/@example\\.com/"}}}"#, A, PEER, "", "mallory", "forward"),
-        ("app whitelist regex with $ refuses the suffix trick", "", r#"{"admin":{"oauth":{"whitelist":"/@example\\.com$/"}}}"#, A, PEER, "", "mallory", "deny:user"),
+        ("app whitelist regex with $ refuses the suffix trick", "", r#"{"admin":{"oauth":{"whitelist":"/@example\\.com$/"}}}"#, A, PEER, "", "mallory", "deny:whitelist"),
         ("app whitelist regex with $ admits its domain", "", r#"{"admin":{"oauth":{"whitelist":"/@example\\.com$/"}}}"#, A, PEER, "", "bob", "forward"),
-        ("app whitelist refuses a user without email", "", r#"{"admin":{"oauth":{"whitelist":"/.*/"}}}"#, A, PEER, "", "dave", "deny:user"),
+        ("app whitelist refuses a user without email", "", r#"{"admin":{"oauth":{"whitelist":"/.*/"}}}"#, A, PEER, "", "dave", "deny:whitelist"),
         ("whitelist and users.allow must both pass", "", r#"{"admin":{"oauth":{"whitelist":"/.*@example\\.com/"},"users":{"allow":"alice"}}}"#, A, PEER, "", "bob", "deny:user"),
         ("whitelist and users.allow both passing", "", r#"{"admin":{"oauth":{"whitelist":"/.*@example\\.com/"},"users":{"allow":"alice"}}}"#, A, PEER, "", "alice", "forward"),
         // --- oauth.groups

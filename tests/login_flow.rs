@@ -186,10 +186,11 @@ fn user_not_in_group_gets_403_page() {
     assert!(html.contains("admin"), "names the app");
     assert!(html.contains("bob@example.com"), "names the user");
     assert!(html.contains("not in a group"));
-    assert!(decision
-        .log
-        .iter()
-        .any(|l| l.message.contains("denied user=\"bob\" app=\"admin\"")));
+    let audit = decision.audit.as_ref().unwrap();
+    assert_eq!(
+        (audit.event, audit.user.as_str(), audit.app.as_str()),
+        ("refused", "bob", "admin")
+    );
     // ...while an app without group rules lets him in.
     let decision = browser.get(&config, "https://who.example.com/", &mut rng);
     assert!(matches!(decision.action, Action::Forward(_)));
@@ -239,10 +240,12 @@ fn email_not_whitelisted_is_refused_at_callback_without_session() {
     assert_eq!(response.status, 403);
     assert!(body(response).contains("not allowed to sign in"));
     assert!(browser.cookie("tinyauth-session-").is_none());
-    assert!(done
-        .log
-        .iter()
-        .any(|l| l.message.contains("login refused: user=\"bob\"")));
+    let audit = done.audit.as_ref().unwrap();
+    assert_eq!(
+        (audit.event, audit.decision, audit.user.as_str()),
+        ("login_failed", "deny", "bob")
+    );
+    assert!(audit.reason.contains("not allowed to sign in"), "{audit:?}");
     // Alice on the same configuration is fine.
     let mut alice_browser = Browser::new();
     let done = login(&config, &mut alice_browser, APP, &alice(), &mut rng);
@@ -492,67 +495,22 @@ fn paused_at_token(config: &Env, browser: &mut Browser, rng: &mut Counter) -> Pe
 fn provider_down_slow_or_junk_gives_an_error_page_and_no_session() {
     let config = compile(&base_config());
     let cases: Vec<(&str, CallReply, bool)> = vec![
-        (
-            "token endpoint down",
-            CallReply {
-                status: None,
-                body: Vec::new(),
-            },
-            true,
-        ),
-        (
-            "token endpoint 500",
-            CallReply {
-                status: Some(500),
-                body: b"oops".to_vec(),
-            },
-            true,
-        ),
+        ("token endpoint down", reply(None, b""), true),
+        ("token endpoint 500", reply(Some(500), b"oops"), true),
         (
             "token endpoint 400",
-            CallReply {
-                status: Some(400),
-                body: br#"{"error":"invalid_grant"}"#.to_vec(),
-            },
+            reply(Some(400), br#"{"error":"invalid_grant"}"#),
             true,
         ),
-        (
-            "token endpoint junk",
-            CallReply {
-                status: Some(200),
-                body: b"<html>".to_vec(),
-            },
-            true,
-        ),
+        ("token endpoint junk", reply(Some(200), b"<html>"), true),
         (
             "token json without token",
             ok_json(&json!({"foo": 1})),
             true,
         ),
-        (
-            "userinfo down",
-            CallReply {
-                status: None,
-                body: Vec::new(),
-            },
-            false,
-        ),
-        (
-            "userinfo 401",
-            CallReply {
-                status: Some(401),
-                body: Vec::new(),
-            },
-            false,
-        ),
-        (
-            "userinfo junk",
-            CallReply {
-                status: Some(200),
-                body: b"not json".to_vec(),
-            },
-            false,
-        ),
+        ("userinfo down", reply(None, b""), false),
+        ("userinfo 401", reply(Some(401), b""), false),
+        ("userinfo junk", reply(Some(200), b"not json"), false),
         (
             "userinfo without sub",
             ok_json(&json!({"email": "a@b.c"})),
@@ -707,8 +665,10 @@ fn health_and_unknown_paths_on_the_auth_host() {
     let health = browser.get(&config, "https://auth.example.com/api/healthz", &mut rng);
     assert_eq!(
         body(response(&health)),
-        r#"{"status":200,"message":"Healthy"}"#
+        r#"{"status":200,"message":"Healthy","providers":{"generic":"ready"}}"#
     );
+    let live = browser.get(&config, "https://auth.example.com/api/livez", &mut rng);
+    assert_eq!(body(response(&live)), r#"{"status":200,"message":"Alive"}"#);
     let missing = browser.get(&config, "https://auth.example.com/nope", &mut rng);
     assert_eq!(response(&missing).status, 404);
     let bad_provider = browser.get(

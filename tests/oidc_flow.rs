@@ -16,7 +16,8 @@ use common::idp::{id_claims, jwks, TestKey};
 use common::*;
 use serde_json::{json, Value};
 use tinyauth_wasm::config::Config;
-use tinyauth_wasm::decision::{CallReply, Level};
+use tinyauth_wasm::decision::CallReply;
+use tinyauth_wasm::metrics::{Count, LoginFailure};
 use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime, RuntimeUpdate, JWKS_REFRESH_SECONDS};
 use tinyauth_wasm::oidc::{Action, Pending};
 
@@ -175,6 +176,7 @@ fn a_refetched_key_set_that_still_lacks_the_kid_refuses_the_login() {
             &CallReply {
                 status: Some(200),
                 body: b"<html>".to_vec(),
+                missing_cluster: None,
             },
         )
     };
@@ -305,7 +307,11 @@ fn before_discovery_logins_get_503_with_retry_after() {
                 >= 1
         );
         assert!(body(r).contains("temporarily unavailable"));
-        assert_eq!(decision.log[0].level, Level::Warn);
+        assert_eq!(
+            decision.counts,
+            [Count::LoginFailed(LoginFailure::Unavailable)]
+        );
+        assert_eq!(decision.audit.as_ref().unwrap().event, "login_failed");
     }
     // API clients are told to log in (no provider needed for that).
     let api = Browser::api().get(&env, "https://who.example.com/", &mut rng);

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::{App, Config, Policy};
-
+use crate::metrics::Refusal;
 use crate::session::identity::Identity;
 pub use signed_in::{signed_in, whitelisted};
 
@@ -20,8 +20,10 @@ pub use signed_in::{signed_in, whitelisted};
 pub enum Denial {
     /// The client address is blocked, or not on an allow list.
     IpBlocked,
-    /// `users.allow`/`users.block` or the app's `oauth.whitelist` refused the user.
+    /// `users.allow`/`users.block` refused the username.
     UserNotAllowed,
+    /// The app's `oauth.whitelist` refused the email (or there is none).
+    EmailNotAllowed,
     /// `oauth.groups` is set and none of the user's groups match.
     NotInGroup,
     /// No rule allowed the user and `auth.acls.policy` is `deny`.
@@ -34,6 +36,7 @@ impl Denial {
         match self {
             Self::IpBlocked => "Access from your network address is not allowed.",
             Self::UserNotAllowed | Self::Policy => "Your account is not allowed to use this app.",
+            Self::EmailNotAllowed => "Your email address is not allowed to use this app.",
             Self::NotInGroup => "You are not in a group that may use this app.",
         }
     }
@@ -42,13 +45,25 @@ impl Denial {
     pub fn is_group_error(self) -> bool {
         matches!(self, Self::NotInGroup)
     }
+
+    /// The counter it goes under.
+    pub fn refusal(self) -> Refusal {
+        match self {
+            Self::IpBlocked => Refusal::Ip,
+            Self::UserNotAllowed => Refusal::User,
+            Self::EmailNotAllowed => Refusal::Whitelist,
+            Self::NotInGroup => Refusal::Group,
+            Self::Policy => Refusal::Policy,
+        }
+    }
 }
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::IpBlocked => "client IP blocked by ip.block/ip.allow",
-            Self::UserNotAllowed => "refused by users.allow/users.block or oauth.whitelist",
+            Self::UserNotAllowed => "refused by users.allow/users.block",
+            Self::EmailNotAllowed => "email refused by the app's oauth.whitelist",
             Self::NotInGroup => "not in any of the app's oauth.groups",
             Self::Policy => "no rule allowed the user and auth.acls.policy is deny",
         })
@@ -141,8 +156,8 @@ pub fn authorize(config: &Config, app: Option<&App>, identity: &Identity) -> Res
     let mut allowed = false;
     if let Some(app) = app {
         match user_rule(app, identity) {
-            Some(false) => return Err(Denial::UserNotAllowed),
-            Some(true) => allowed = true,
+            Some(Err(denial)) => return Err(denial),
+            Some(Ok(())) => allowed = true,
             None => {}
         }
         match app
@@ -164,7 +179,7 @@ pub fn authorize(config: &Config, app: Option<&App>, identity: &Identity) -> Res
 /// `users.block` (when set it alone decides on the username), else
 /// `users.allow`; and the app's `oauth.whitelist` on the email. `None` when
 /// none of them is configured.
-fn user_rule(app: &App, identity: &Identity) -> Option<bool> {
+fn user_rule(app: &App, identity: &Identity) -> Option<Result<(), Denial>> {
     let by_name = if app.users_block.is_empty() {
         app.users_allow.matches(&identity.username)
     } else {
@@ -177,8 +192,9 @@ fn user_rule(app: &App, identity: &Identity) -> Option<bool> {
             .is_some_and(|email| app.whitelist.matches(email) == Some(true))
     });
     match (by_name, by_email) {
-        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(false), _) => Some(Err(Denial::UserNotAllowed)),
+        (_, Some(false)) => Some(Err(Denial::EmailNotAllowed)),
         (None, None) => None,
-        _ => Some(true),
+        _ => Some(Ok(())),
     }
 }

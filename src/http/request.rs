@@ -25,6 +25,8 @@ pub struct RequestView<'a> {
     pub user_agent: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
     pub forwarded_for: Option<&'a str>,
+    /// Envoy's `x-request-id`, to quote on error pages and in audit lines.
+    pub request_id: Option<&'a str>,
     /// Names of client-sent identity headers that must be stripped.
     pub spoofed_identity: Vec<&'a str>,
     /// The downstream peer address, when the shell read it.
@@ -54,6 +56,7 @@ impl<'a> RequestView<'a> {
                 "user-agent" => view.user_agent = Some(value),
                 "sec-fetch-mode" => view.sec_fetch_mode = Some(value),
                 "x-forwarded-for" => view.forwarded_for = Some(value),
+                "x-request-id" => view.request_id = Some(value),
                 other if is_identity_header(other) => view.spoofed_identity.push(other),
                 _ => {}
             }

@@ -2,18 +2,22 @@
 //! itself and never forwarded: login page, login start, provider callbacks,
 //! logout, the unauthorized page and health.
 
+use std::collections::BTreeMap;
+
 use crate::access::signed_in;
 use crate::config::Config;
-use crate::decision::{Level, Response};
+use crate::decision::{Audit, Response};
 use crate::http::cookie;
 use crate::http::pages::{self, LoginOption};
 use crate::http::request::RequestView;
 use crate::http::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
 use crate::http::url::single_param;
+use crate::metrics::Count;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::login;
 use crate::oidc::{Action, Decision};
 use crate::session::crypto::Entropy;
+use crate::session::Session;
 
 const START_PREFIX: &str = "/api/oauth/start/";
 /// Tinyauth's JSON variant of the start endpoint.
@@ -28,11 +32,19 @@ pub fn handle(
 ) -> Decision {
     let path = req.path_only();
     let read_only = matches!(req.method, "GET" | "HEAD");
-    if path == "/api/healthz" {
-        return Decision::new(Action::Respond(json_status(200, "Healthy")));
+    match path {
+        "/api/healthz" => return health(config, runtime, now),
+        "/api/livez" => return Decision::new(Action::Respond(json_status(200, "Alive"))),
+        _ => {}
     }
     if path == "/api/user/logout" && req.method == "POST" {
-        return local_logout(config, json_status(200, "Logout successful"));
+        let session = signed_in(config, &runtime.sessions, req, now);
+        return local_logout(
+            config,
+            session.as_ref(),
+            json_status(200, "Logout successful"),
+            String::new(),
+        );
     }
     if !read_only {
         return Decision::new(Action::Respond(
@@ -135,12 +147,66 @@ fn login_page(
     Decision::new(Action::Respond(Response::new(200).html(page)))
 }
 
-/// Clears the session cookie and the kept ID token.
-fn local_logout(config: &Config, response: Response) -> Decision {
+/// Tinyauth's health endpoint, made truthful: 200 only when every provider
+/// can log users in (configuration loaded, discovery and key set ready in
+/// this VM), else 503 saying what each provider lacks. Liveness, which a
+/// provider outage must not fail, is `/api/livez`.
+fn health(config: &Config, runtime: &Runtime, now: u64) -> Decision {
+    #[derive(Debug, serde::Serialize)]
+    struct Health<'a> {
+        status: u16,
+        message: &'a str,
+        providers: BTreeMap<&'a str, String>,
+    }
+    let providers: BTreeMap<&str, String> = config
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(index, provider)| {
+            let state = match runtime.readiness(config, index, now) {
+                Ok(_) => "ready".to_owned(),
+                Err((why, _)) => why,
+            };
+            (provider.id.as_str(), state)
+        })
+        .collect();
+    let ready = providers.values().all(|state| state == "ready");
+    let (status, message) = if ready {
+        (200, "Healthy")
+    } else {
+        (503, "Sign-in is not ready for every provider")
+    };
+    let response = Response::new(status).json(&Health {
+        status,
+        message,
+        providers,
+    });
+    Decision::new(Action::Respond(response))
+}
+
+/// Clears the session cookie and the kept ID token; counted, and one audit
+/// line naming the user when there was a session.
+fn local_logout(
+    config: &Config,
+    session: Option<&Session>,
+    response: Response,
+    reason: String,
+) -> Decision {
     let response = response
         .header("set-cookie", respond::clear_session_cookie(&config.site))
         .header("set-cookie", respond::id_token_cookie(&config.site, "", 0));
-    Decision::respond(response, Level::Info, "logout")
+    let identity = session.map(|s| &s.identity);
+    Decision::new(Action::Respond(response))
+        .with_count(Count::Logout)
+        .with_audit(Audit {
+            event: "logout",
+            decision: "allow",
+            reason,
+            user: identity.map(|id| id.username.clone()).unwrap_or_default(),
+            email: identity.and_then(|id| id.email.clone()).unwrap_or_default(),
+            provider: identity.map(|id| id.provider.clone()).unwrap_or_default(),
+            app: String::new(),
+        })
 }
 
 /// `GET /logout`: ends the local session and, when the provider offers it,
@@ -156,7 +222,8 @@ fn logout(
 ) -> Decision {
     let id_token = cookie::values(&req.cookies, &config.site.cookies.id_token_name)
         .find(|value| !value.is_empty());
-    let provider_logout = signed_in(config, &runtime.sessions, req, now).and_then(|session| {
+    let session = signed_in(config, &runtime.sessions, req, now);
+    let provider_logout = session.as_ref().and_then(|session| {
         let index = config.provider_index(&session.identity.provider)?;
         let provider = config.providers.get(index)?;
         let endpoints = runtime.providers.get(index)?.endpoints.as_ref()?;
@@ -178,14 +245,20 @@ fn logout(
         Some((provider.id.clone(), location))
     });
     if let Some((provider, location)) = provider_logout {
-        let decision = local_logout(config, Response::redirect(location));
-        return decision.with_log(
-            Level::Info,
-            format!("logout continues at provider {provider}"),
+        return local_logout(
+            config,
+            session.as_ref(),
+            Response::redirect(location),
+            format!("continues at provider {provider}"),
         );
     }
     let page = pages::logged_out(&config.site.title, &login_url(&config.site, ""));
-    local_logout(config, Response::new(200).html(page))
+    local_logout(
+        config,
+        session.as_ref(),
+        Response::new(200).html(page),
+        String::new(),
+    )
 }
 
 /// Tinyauth's `/unauthorized?username=&resource=&groupErr=&ip=` page, the target

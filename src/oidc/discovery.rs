@@ -329,11 +329,19 @@ pub fn on_fetch_reply(
                 "provider {}: {what} failed: {why}; logins through it are refused until it succeeds (retry in {}s)",
                 provider.id, state.backoff
             );
-            state.last_error = Some(format!("{what} failed: {why}"));
-            vec![LogLine {
-                level: Level::Error,
-                message,
-            }]
+            let error = format!("{what} failed: {why}");
+            // A missing cluster is an operator's mistake nothing will fix by
+            // itself; the same failure again (an outage) is not worth a line
+            // per retry.
+            let level = if state.last_error.as_ref() == Some(&error) {
+                Level::Debug
+            } else if reply.missing_cluster.is_some() {
+                Level::Critical
+            } else {
+                Level::Error
+            };
+            state.last_error = Some(error);
+            vec![LogLine { level, message }]
         }
     }
 }

@@ -6,16 +6,18 @@ use crate::document::Object;
 
 use crate::access;
 use crate::config::{ClaimsSource, Config, Provider};
-use crate::decision::{loggable, CallReply, Level, Response};
+use crate::decision::{Audit, CallReply, Level, Response};
 use crate::http::pages;
 use crate::http::respond::{self, login_url};
+use crate::http::url::HttpUrl;
+use crate::metrics::{Count, LoginFailure};
 use crate::oidc::claims;
 use crate::oidc::discovery::{self, Endpoints, Runtime, RuntimeUpdate};
 use crate::oidc::id_token::{self, Expectations, Rejected};
 use crate::oidc::jwks::Jwks;
 use crate::oidc::login::provider_gone;
 use crate::oidc::messages::{self, ProviderFailure};
-use crate::oidc::{Action, Decision, Pending, Tokens};
+use crate::oidc::{failed_login, Action, Decision, Pending, Tokens};
 use crate::session::identity::Identity;
 use crate::session::login_flow::LoginFlow;
 use crate::session::{self, Session};
@@ -248,17 +250,15 @@ impl Login<'_> {
             } else {
                 respond::json_status(403, "Forbidden")
             };
-            return Decision::respond(
+            return failed_login(
                 response.header(
                     "set-cookie",
                     respond::clear_flow_cookie(&config.site, flow.id()),
                 ),
-                Level::Info,
-                format!(
-                    "login refused: user={} provider={}: {reason}",
-                    loggable(&identity.username),
-                    provider.id
-                ),
+                &provider.id,
+                LoginFailure::Whitelist,
+                reason.to_owned(),
+                Some(&identity),
             );
         }
         self.issue_session(flow, browser, identity, tokens)
@@ -278,7 +278,19 @@ impl Login<'_> {
         if config.session_max_lifetime != 0 {
             expires_at = expires_at.min(now.saturating_add(config.session_max_lifetime));
         }
-        let username = identity.username.clone();
+        let audit = Audit {
+            event: "login",
+            decision: "allow",
+            reason: String::new(),
+            user: identity.username.clone(),
+            email: identity.email.clone().unwrap_or_default(),
+            provider: provider.id.clone(),
+            app: HttpUrl::parse(&flow.return_to)
+                .ok()
+                .and_then(|url| access::find_app(config, url.host()))
+                .map(|app| app.name.clone())
+                .unwrap_or_default(),
+        };
         let session = Session {
             login: flow.id().to_owned(),
             identity,
@@ -299,14 +311,15 @@ impl Login<'_> {
                 &login_url(&config.site, &flow.return_to),
             )
             .header("set-cookie", clear_flow);
-            return Decision::respond(
+            return failed_login(
                 response,
-                Level::Error,
+                &provider.id,
+                LoginFailure::Internal,
                 format!(
-                    "login refused: user={}: the session would be {} bytes, over the cookie limit",
-                    loggable(&username),
+                    "the session would be {} bytes, over the cookie limit",
                     sealed.len()
                 ),
+                Some(&session.identity),
             );
         }
         let location = if flow.return_to.is_empty() {
@@ -340,15 +353,9 @@ impl Login<'_> {
                 );
             }
         }
-        Decision::respond(
-            response,
-            Level::Info,
-            format!(
-                "login: user={} provider={}",
-                loggable(&username),
-                provider.id
-            ),
-        )
+        Decision::new(Action::Respond(response))
+            .with_count(Count::LoginSucceeded)
+            .with_audit(audit)
     }
 
     #[inline(never)]
@@ -360,7 +367,8 @@ impl Login<'_> {
                 "The answer from {} could not be verified. Please try again.",
                 self.provider.name
             ),
-            format!("login via {} refused: {why}", self.provider.id),
+            why.to_owned(),
+            LoginFailure::IdToken,
         )
     }
 
@@ -379,22 +387,26 @@ impl Login<'_> {
                 "{} did not answer correctly. Please try again in a moment.",
                 self.provider.name
             ),
-            format!(
-                "login via {} failed at the {step} endpoint: {failure}",
-                self.provider.id
-            ),
+            format!("failed at the {step} endpoint: {failure}"),
+            if *failure == ProviderFailure::Unreachable {
+                LoginFailure::Timeout
+            } else {
+                LoginFailure::Provider
+            },
         )
     }
 
     /// A 502 the user can retry from: the flow cookie is cleared and the page
-    /// links back to the login with the same return address.
+    /// links back to the login with the same return address. The provider
+    /// misbehaved, so besides the audit line an error is logged.
     #[inline(never)]
     fn sign_in_failed(
         &self,
         flow: &LoginFlow,
         browser: bool,
         explanation: &str,
-        log_line: String,
+        reason: String,
+        failure: LoginFailure,
     ) -> Decision {
         let response = respond::error(
             &self.config.site,
@@ -408,6 +420,7 @@ impl Login<'_> {
             "set-cookie",
             respond::clear_flow_cookie(&self.config.site, flow.id()),
         );
-        Decision::respond(response, Level::Error, log_line)
+        let log = format!("login via {} failed: {reason}", self.provider.id);
+        failed_login(response, &self.provider.id, failure, reason, None).with_log(Level::Error, log)
     }
 }

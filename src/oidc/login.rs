@@ -3,14 +3,15 @@
 //! provider's error) before the code is exchanged (see `exchange`).
 
 use crate::config::{Config, Provider, FLOW_TTL_SECONDS};
-use crate::decision::{Level, Response};
+use crate::decision::Response;
 use crate::http::cookie;
 use crate::http::request::RequestView;
 use crate::http::respond::{self, login_url};
 use crate::http::url::single_param;
+use crate::metrics::{Count, LoginFailure};
 use crate::oidc::discovery::{Endpoints, Runtime};
 use crate::oidc::messages::{self, printable};
-use crate::oidc::{Action, Decision, Pending};
+use crate::oidc::{failed_login, Action, Decision, Pending};
 use crate::session::crypto::{ct_eq, Entropy};
 use crate::session::login_flow::{flow_id, LoginFlow};
 
@@ -40,10 +41,12 @@ pub(super) fn ready<'r>(
                 &login_url(&config.site, ""),
             )
             .header("retry-after", retry.to_string());
-            Box::new(Decision::respond(
+            Box::new(failed_login(
                 response,
-                Level::Warn,
-                format!("login via {} refused: {why}", provider.id),
+                &provider.id,
+                LoginFailure::Unavailable,
+                why,
+                None,
             ))
         })
 }
@@ -74,17 +77,18 @@ pub fn start(
                 "The sign-in could not be started. Please try again.",
                 &login_url(&config.site, ""),
             );
-            return Decision::respond(
+            return failed_login(
                 response,
-                Level::Error,
+                &provider.id,
+                LoginFailure::Internal,
                 format!("cannot start a login: {err}"),
+                None,
             );
         }
     };
     let location = messages::authorize_url(provider, &endpoints.authorize, &flow);
     let response = Response::redirect(location).header("set-cookie", flow_cookie(config, &flow));
-    Decision::new(Action::Respond(response))
-        .with_log(Level::Debug, format!("login started via {}", provider.id))
+    Decision::new(Action::Respond(response)).with_count(Count::LoginStarted)
 }
 
 /// Tinyauth's `GET /api/oauth/url/<id>`: the same start, answered as JSON.
@@ -141,7 +145,7 @@ pub fn callback(
 ) -> Decision {
     let query = req.query();
     let param = |name: &str| single_param(query, name);
-    let fail = |message: &str, log: String, clear: Option<&str>| {
+    let fail = |message: &str, reason: String, clear: Option<&str>| {
         let mut response = respond::error(
             &config.site,
             true,
@@ -153,11 +157,7 @@ pub fn callback(
         if let Some(id) = clear {
             response = response.header("set-cookie", respond::clear_flow_cookie(&config.site, id));
         }
-        Decision::respond(
-            response,
-            Level::Warn,
-            format!("callback for {}: {log}", provider.id),
-        )
+        failed_login(response, &provider.id, LoginFailure::State, reason, None)
     };
     let (Ok(state), Ok(code), Ok(error), Ok(iss)) =
         (param("state"), param("code"), param("error"), param("iss"))
@@ -203,7 +203,7 @@ fn check_callback(
     now: u64,
 ) -> Decision {
     let retry = login_url(&config.site, &flow.return_to);
-    let fail = |status: u16, message: &str, log: String| {
+    let fail = |status: u16, message: &str, reason: String| {
         let response = respond::error(
             &config.site,
             true,
@@ -216,11 +216,12 @@ fn check_callback(
             "set-cookie",
             respond::clear_flow_cookie(&config.site, flow.id()),
         );
-        Decision::respond(
-            response,
-            Level::Warn,
-            format!("callback for {}: {log}", provider.id),
-        )
+        let failure = if status == 403 {
+            LoginFailure::ProviderError
+        } else {
+            LoginFailure::State
+        };
+        failed_login(response, &provider.id, failure, reason, None)
     };
     if flow.provider != provider.id {
         return fail(
@@ -296,9 +297,11 @@ pub(super) fn provider_gone(config: &Config, flow: &LoginFlow, browser: bool) ->
         "The sign-in service changed during sign-in. Please sign in again.",
         &login_url(&config.site, &flow.return_to),
     );
-    Decision::respond(
+    failed_login(
         response,
-        Level::Warn,
-        "login lost its provider state (configuration or discovery changed)",
+        &flow.provider,
+        LoginFailure::Internal,
+        "the login lost its provider state (configuration or discovery changed)".into(),
+        None,
     )
 }

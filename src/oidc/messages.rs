@@ -126,6 +126,8 @@ pub enum ProviderFailure {
     Junk(&'static str),
     /// A token type other than Bearer.
     UnsupportedTokenType(String),
+    /// Envoy has no cluster of this name, so nothing was sent.
+    NoCluster(String),
 }
 
 impl fmt::Display for ProviderFailure {
@@ -144,6 +146,12 @@ impl fmt::Display for ProviderFailure {
             Self::UnsupportedTokenType(kind) => {
                 write!(f, "token_type `{kind}` is not Bearer")
             }
+            Self::NoCluster(cluster) => write!(
+                f,
+                "Envoy has no cluster `{cluster}`: define a cluster of that name (Istio makes \
+                 one for a ServiceEntry host), or name an existing one in the provider's \
+                 `cluster` or in `clusters`"
+            ),
         }
     }
 }
@@ -172,6 +180,9 @@ fn error_code(body: &[u8]) -> Option<String> {
 
 /// Checks the status and returns the body of a successful reply.
 pub fn successful_body(reply: &CallReply) -> Result<&[u8], ProviderFailure> {
+    if let Some(cluster) = &reply.missing_cluster {
+        return Err(ProviderFailure::NoCluster(cluster.clone()));
+    }
     match reply.status {
         None => Err(ProviderFailure::Unreachable),
         Some(status) if (200..300).contains(&status) => Ok(&reply.body),
@@ -360,6 +371,7 @@ mod tests {
         CallReply {
             status,
             body: body.as_bytes().to_vec(),
+            missing_cluster: None,
         }
     }
 

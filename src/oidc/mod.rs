@@ -49,3 +49,25 @@ pub struct Tokens {
     pub access_token: Secret,
     pub id_token: Option<Secret>,
 }
+
+/// A login that ends without a session: answered with `response`, counted
+/// under `failure`, and one audit line saying why.
+pub(crate) fn failed_login(
+    response: crate::decision::Response,
+    provider: &str,
+    failure: crate::metrics::LoginFailure,
+    reason: String,
+    identity: Option<&crate::session::identity::Identity>,
+) -> Decision {
+    Decision::new(Action::Respond(response))
+        .with_count(crate::metrics::Count::LoginFailed(failure))
+        .with_audit(crate::decision::Audit {
+            event: "login_failed",
+            decision: "deny",
+            reason,
+            user: identity.map(|id| id.username.clone()).unwrap_or_default(),
+            email: identity.and_then(|id| id.email.clone()).unwrap_or_default(),
+            provider: provider.to_owned(),
+            app: String::new(),
+        })
+}

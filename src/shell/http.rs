@@ -171,7 +171,11 @@ pub(super) fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
         .ok()
         .flatten()
         .unwrap_or_default();
-    CallReply { status, body }
+    CallReply {
+        status,
+        body,
+        missing_cluster: None,
+    }
 }
 
 /// The request headers. The SDK's string variant panics on a non-UTF-8 value,

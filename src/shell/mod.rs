@@ -35,6 +35,7 @@ fn log(level: Level, message: &str) {
         Level::Info => LogLevel::Info,
         Level::Warn => LogLevel::Warn,
         Level::Error => LogLevel::Error,
+        Level::Critical => LogLevel::Critical,
     };
     let _ = hostcalls::log(level, message);
 }

@@ -268,10 +268,20 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     tinyauth_wasm::http::url::single_param(query, name).unwrap()
 }
 
+/// A provider reply with this status (`None`: no answer) and body.
+pub fn reply(status: Option<u16>, body: &[u8]) -> CallReply {
+    CallReply {
+        status,
+        body: body.to_vec(),
+        missing_cluster: None,
+    }
+}
+
 pub fn ok_json(value: &Value) -> CallReply {
     CallReply {
         status: Some(200),
         body: value.to_string().into_bytes(),
+        missing_cluster: None,
     }
 }
 
