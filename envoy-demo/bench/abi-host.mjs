@@ -124,8 +124,14 @@ export function loadFilter(wasmFile) {
     proxy_send_local_response: (status, dp, dl, bp, bl, hp, hl, grpc) => { count('local_response'); current.local = status; return 0; },
     proxy_http_call: () => { count('outbound_call'); return 1; },
     proxy_set_tick_period_milliseconds: () => 0,
+    // Metrics are defined at configure and handed to the host on the timer,
+    // so a request's own calls never include these.
+    proxy_define_metric: (type, namePtr, nameLen, idPtr) => { count('define_metric'); view().setUint32(idPtr, ++metricIds, true); return 0; },
+    proxy_increment_metric: () => { count('increment_metric'); return 0; },
+    proxy_record_metric: () => { count('record_metric'); return 0; },
     proxy_get_property: () => { count('get_property'); return 1; },
   };
+  let metricIds = 0;
   const module = new WebAssembly.Module(fs.readFileSync(wasmFile));
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module === 'env' && !env[imp.name]) env[imp.name] = () => { throw new Error(`unexpected host call ${imp.name}`); };

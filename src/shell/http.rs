@@ -1,46 +1,85 @@
 //! The HTTP context: one per request. Reads the request, calls the core, and
-//! applies the decision; when the core asks for a provider call it dispatches
+//! applies the decision (its header edits or response, its log and audit
+//! lines, its counts); when the core asks for a provider call it dispatches
 //! it, keeps the paused login, and feeds the reply back to the core.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action as HostAction, BufferType, MapType};
+use proxy_wasm::types::{Action as HostAction, BufferType, LogLevel, MapType};
 
 use crate::config::Config;
-use crate::decision::{CallReply, Forward, Level, Response};
+use crate::decision::{Audit, CallReply, Forward, Level, Response};
 use crate::flow;
-use crate::http::ip::parse_socket_address;
+use crate::http::ip::{client_ip, parse_socket_address};
 use crate::http::request::RequestView;
+use crate::metrics::{CallOutcome, Endpoint};
 use crate::oidc::discovery::Runtime;
 use crate::oidc::{Action, Decision, Pending};
 
-use super::{dispatch, log, now_seconds, write_log, HostEntropy};
+use super::metrics::Metrics;
+use super::{dispatch, log, now_millis, now_seconds, write_log, HostEntropy};
+
+/// What an audit line needs from the request, kept while a login waits for
+/// the provider.
+#[derive(Debug, Default, Clone)]
+struct Origin {
+    request_id: Option<String>,
+    forwarded_for: Option<String>,
+    peer: Option<IpAddr>,
+}
+
+/// A login paused for a provider call: the call's token, what it is for, when
+/// it left, and where the request came from.
+struct Waiting {
+    token: u32,
+    pending: Pending,
+    sent_at: u64,
+    origin: Origin,
+}
 
 pub(super) struct FilterHttp {
     config: Option<Rc<Config>>,
     runtime: Rc<RefCell<Runtime>>,
-    /// The login waiting for a provider reply, with the call's token.
-    pending: Option<(u32, Pending)>,
-    /// Headers to add to the upstream response (a renewed session cookie).
+    metrics: Rc<RefCell<Metrics>>,
+    waiting: Option<Waiting>,
     response_headers: Vec<(String, String)>,
 }
 
+fn endpoint(pending: &Pending) -> Endpoint {
+    match pending {
+        Pending::Token { .. } => Endpoint::Token,
+        Pending::Keys { .. } => Endpoint::Jwks,
+        Pending::UserInfo { .. } => Endpoint::UserInfo,
+    }
+}
+
+/// Envoy's downstream peer (a property read: only when it is needed).
+fn peer_address() -> Option<IpAddr> {
+    hostcalls::get_property(vec!["source", "address"])
+        .ok()
+        .flatten()
+        .and_then(|address| parse_socket_address(std::str::from_utf8(&address).ok()?))
+}
+
 impl FilterHttp {
-    pub(super) fn new(config: Option<Rc<Config>>, runtime: Rc<RefCell<Runtime>>) -> Self {
+    pub(super) fn new(
+        config: Option<Rc<Config>>,
+        runtime: Rc<RefCell<Runtime>>,
+        metrics: Rc<RefCell<Metrics>>,
+    ) -> Self {
         Self {
             config,
             runtime,
-            pending: None,
+            metrics,
+            waiting: None,
             response_headers: Vec::new(),
         }
     }
 
-    /// Runs `f` with the provider state. The state is only borrowed for the
-    /// length of one core call, so the borrow cannot fail; if it somehow did,
-    /// an empty state makes logins answer 503 instead of panicking.
     fn with_runtime<T>(&self, f: impl FnOnce(&Runtime) -> T) -> T {
         match self.runtime.try_borrow() {
             Ok(runtime) => f(&runtime),
@@ -48,9 +87,16 @@ impl FilterHttp {
         }
     }
 
-    /// Applies a decision; returns what the request should do next.
-    fn apply(&mut self, config: &Config, decision: Decision) -> HostAction {
+    fn apply(&mut self, config: &Config, decision: Decision, origin: &Origin) -> HostAction {
         write_log(&decision.log);
+        if let Some(audit) = &decision.audit {
+            write_audit(config, audit, origin);
+        }
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            for count in &decision.counts {
+                metrics.count(*count);
+            }
+        }
         if !decision.updates.is_empty() {
             if let Ok(mut runtime) = self.runtime.try_borrow_mut() {
                 for update in decision.updates {
@@ -68,20 +114,56 @@ impl FilterHttp {
                 send(&response);
                 HostAction::Pause
             }
-            Action::Call { call, pending } => {
-                if let Some(token) = dispatch(&call) {
-                    self.pending = Some((token, pending));
-                    HostAction::Pause
-                } else {
-                    let no_reply = CallReply::default();
-                    let decision = self.with_runtime(|runtime| {
-                        flow::on_call_reply(config, runtime, pending, &no_reply, now_seconds())
+            Action::Call { call, pending } => match dispatch(&call) {
+                Ok(token) => {
+                    self.waiting = Some(Waiting {
+                        token,
+                        pending,
+                        sent_at: now_millis(),
+                        origin: origin.clone(),
                     });
-                    self.apply(config, decision)
+                    HostAction::Pause
                 }
-            }
+                Err(reply) => self.resume(config, pending, &reply, 0, origin),
+            },
         }
     }
+
+    /// Hands the provider's reply (or its absence) to the core.
+    fn resume(
+        &mut self,
+        config: &Config,
+        pending: Pending,
+        reply: &CallReply,
+        millis: u64,
+        origin: &Origin,
+    ) -> HostAction {
+        let outcome = if reply.missing_cluster.is_some() {
+            CallOutcome::Unreachable
+        } else {
+            CallOutcome::of(reply.status)
+        };
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.call(endpoint(&pending), outcome, millis);
+        }
+        let decision = self.with_runtime(|runtime| {
+            flow::on_call_reply(config, runtime, pending, reply, now_seconds())
+        });
+        self.apply(config, decision, origin)
+    }
+}
+
+/// The audit line, with the client's address as the IP rules see it (Envoy's
+/// peer, or `X-Forwarded-For` through `trustedProxies`) and `x-request-id`.
+fn write_audit(config: &Config, audit: &Audit, origin: &Origin) {
+    let peer = origin.peer.or_else(peer_address);
+    let client = client_ip(
+        peer,
+        origin.forwarded_for.as_deref(),
+        &config.trusted_proxies,
+    );
+    let line = audit.line(client, origin.request_id.as_deref());
+    let _ = hostcalls::log(LogLevel::Info, &line);
 }
 
 impl Context for FilterHttp {
@@ -92,11 +174,10 @@ impl Context for FilterHttp {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let (Some(config), Some((expected, pending))) = (self.config.clone(), self.pending.take())
-        else {
+        let (Some(config), Some(waiting)) = (self.config.clone(), self.waiting.take()) else {
             return;
         };
-        if expected != token_id {
+        if waiting.token != token_id {
             log(
                 Level::Error,
                 "reply for an unknown provider call; failing the request",
@@ -108,10 +189,9 @@ impl Context for FilterHttp {
             return;
         }
         let reply = call_reply(num_headers, body_size);
-        let decision = self.with_runtime(|runtime| {
-            flow::on_call_reply(&config, runtime, pending, &reply, now_seconds())
-        });
-        if self.apply(&config, decision) == HostAction::Continue {
+        let millis = now_millis().saturating_sub(waiting.sent_at);
+        let action = self.resume(&config, waiting.pending, &reply, millis, &waiting.origin);
+        if action == HostAction::Continue {
             let _ = hostcalls::resume_http_request();
         }
     }
@@ -134,15 +214,23 @@ impl HttpContext for FilterHttp {
         let headers = request_headers();
         let mut view = RequestView::from_headers(&headers);
         if config.uses_client_ip {
-            view.peer = hostcalls::get_property(vec!["source", "address"])
-                .ok()
-                .flatten()
-                .and_then(|address| parse_socket_address(std::str::from_utf8(&address).ok()?));
+            view.peer = peer_address();
         }
         let decision = self.with_runtime(|runtime| {
             flow::on_request(&config, runtime, &view, now_seconds(), &mut HostEntropy)
         });
-        self.apply(&config, decision)
+        // Only a decision that is audited or waits for the provider needs the
+        // request's origin kept (the authenticated path copies nothing).
+        let origin = if decision.audit.is_some() || matches!(decision.action, Action::Call { .. }) {
+            Origin {
+                request_id: view.request_id.map(str::to_owned),
+                forwarded_for: view.forwarded_for.map(str::to_owned),
+                peer: view.peer,
+            }
+        } else {
+            Origin::default()
+        };
+        self.apply(&config, decision, &origin)
     }
 
     fn on_http_response_headers(
@@ -157,7 +245,6 @@ impl HttpContext for FilterHttp {
     }
 }
 
-/// The reply to a provider call: status (if any) and body.
 pub(super) fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
     let status = if num_headers == 0 {
         None
@@ -178,8 +265,6 @@ pub(super) fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
     }
 }
 
-/// The request headers. The SDK's string variant panics on a non-UTF-8 value,
-/// which any client can send; read bytes and replace invalid sequences instead.
 fn request_headers() -> Vec<(String, String)> {
     hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
         .unwrap_or_default()

@@ -3,6 +3,7 @@
 //! for `wasm32` only, so the core cannot reach the host by accident.
 
 mod http;
+mod metrics;
 mod root;
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
-use crate::decision::{Level, LogLine, OutboundCall};
+use crate::decision::{CallReply, Level, LogLine, OutboundCall};
 
 proxy_wasm::main! {{
     // A panic aborts the VM; make sure its reason reaches the proxy's log.
@@ -42,39 +43,35 @@ fn log(level: Level, message: &str) {
 
 /// Starts an outbound call; `None` (after logging why) when Envoy refuses it,
 /// which almost always means the cluster is not defined.
-fn dispatch(call: &OutboundCall) -> Option<u32> {
+/// Sends `call` through Envoy; `Err` with the reply to use instead when Envoy
+/// refuses (it has no such cluster).
+fn dispatch(call: &OutboundCall) -> Result<u32, CallReply> {
     let headers: Vec<(&str, &str)> = call
         .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    match hostcalls::dispatch_http_call(
+    hostcalls::dispatch_http_call(
         &call.cluster,
         headers,
         call.body.as_deref(),
         Vec::new(),
         Duration::from_millis(call.timeout_ms),
-    ) {
-        Ok(token) => Some(token),
-        Err(status) => {
-            log(
-                Level::Error,
-                &format!(
-                    "cannot call cluster `{}` ({status:?}); is it defined in Envoy?",
-                    call.cluster
-                ),
-            );
-            None
-        }
-    }
+    )
+    .map_err(|_| CallReply::missing_cluster(&call.cluster))
 }
 
-/// Seconds since the Unix epoch, from the host clock.
 fn now_seconds() -> u64 {
+    now_millis() / 1000
+}
+
+fn now_millis() -> u64 {
     hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| elapsed.as_secs())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// WASI `random_get`, which Envoy serves from `BoringSSL`'s random generator.

@@ -1,6 +1,7 @@
 //! The root context: compiles the plugin configuration once, owns the per-VM
-//! provider state (discovery document and JWKS), and runs the background
-//! fetches that keep it current.
+//! provider state (discovery document and JWKS) and the stats' sums, and runs
+//! the timer that keeps both current: due background fetches, and counts
+//! handed to Envoy.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,21 +13,32 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use crate::config::Config;
-use crate::decision::CallReply;
+use crate::metrics::{CallOutcome, Endpoint};
 use crate::oidc::discovery::{self, Fetch, Runtime};
 
 use super::http::FilterHttp;
-use super::{dispatch, now_seconds, write_log};
+use super::metrics::Metrics;
+use super::{dispatch, now_millis, now_seconds, write_log};
 
-/// How often the root checks for due fetches; cheap when nothing is due.
 const TICK: Duration = Duration::from_millis(250);
+
+/// A background fetch on its way: which provider, which document, and when
+/// it left (for its latency).
+type InFlight = (usize, Fetch, u64);
 
 #[derive(Default)]
 pub(super) struct FilterRoot {
     config: Option<Rc<Config>>,
     runtime: Rc<RefCell<Runtime>>,
-    /// Background calls in flight: dispatch token → (provider index, document).
-    fetches: HashMap<u32, (usize, Fetch)>,
+    metrics: Rc<RefCell<Metrics>>,
+    fetches: HashMap<u32, InFlight>,
+}
+
+fn endpoint(fetch: Fetch) -> Endpoint {
+    match fetch {
+        Fetch::Discovery => Endpoint::Discovery,
+        Fetch::Jwks => Endpoint::Jwks,
+    }
 }
 
 impl FilterRoot {
@@ -37,19 +49,38 @@ impl FilterRoot {
         };
         let now = now_seconds();
         for (index, fetch, call) in discovery::due_fetches(&config, &mut runtime, now) {
-            if let Some(token) = dispatch(&call) {
-                self.fetches.insert(token, (index, fetch));
-            } else {
-                let lines = discovery::on_fetch_reply(
-                    &config,
-                    &mut runtime,
-                    index,
-                    fetch,
-                    &CallReply::default(),
-                    now,
-                );
-                write_log(&lines);
+            match dispatch(&call) {
+                Ok(token) => {
+                    self.fetches.insert(token, (index, fetch, now_millis()));
+                }
+                Err(reply) => {
+                    self.count_call(endpoint(fetch), CallOutcome::Unreachable, 0);
+                    let lines =
+                        discovery::on_fetch_reply(&config, &mut runtime, index, fetch, &reply, now);
+                    write_log(&lines);
+                }
             }
+        }
+    }
+
+    fn count_call(&self, endpoint: Endpoint, outcome: CallOutcome, millis: u64) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.call(endpoint, outcome, millis);
+        }
+    }
+
+    /// The readiness gauges from the provider states.
+    fn report_readiness(&self) {
+        let (Some(config), Ok(runtime), Ok(metrics)) = (
+            self.config.as_ref(),
+            self.runtime.try_borrow(),
+            self.metrics.try_borrow(),
+        ) else {
+            return;
+        };
+        let now = now_seconds();
+        for index in 0..config.providers.len() {
+            metrics.set_ready(index, runtime.readiness(config, index, now).is_ok());
         }
     }
 }
@@ -62,10 +93,12 @@ impl Context for FilterRoot {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let Some((index, fetch)) = self.fetches.remove(&token_id) else {
+        let Some((index, fetch, sent_at)) = self.fetches.remove(&token_id) else {
             return;
         };
         let reply = super::http::call_reply(num_headers, body_size);
+        let millis = now_millis().saturating_sub(sent_at);
+        self.count_call(endpoint(fetch), CallOutcome::of(reply.status), millis);
         let (Some(config), Ok(mut runtime)) = (self.config.clone(), self.runtime.try_borrow_mut())
         else {
             return;
@@ -74,6 +107,7 @@ impl Context for FilterRoot {
             discovery::on_fetch_reply(&config, &mut runtime, index, fetch, &reply, now_seconds());
         write_log(&lines);
         drop(runtime);
+        self.report_readiness();
         // A discovery success makes the JWKS fetch due at once.
         self.run_due_fetches();
     }
@@ -114,8 +148,10 @@ impl RootContext for FilterRoot {
                     ),
                 );
                 self.runtime = Rc::new(RefCell::new(Runtime::new(&config)));
+                self.metrics = Rc::new(RefCell::new(Metrics::define(&config)));
                 self.config = Some(Rc::new(config));
                 self.fetches.clear();
+                self.report_readiness();
                 let _ = hostcalls::set_tick_period(TICK);
                 true
             }
@@ -130,12 +166,16 @@ impl RootContext for FilterRoot {
 
     fn on_tick(&mut self) {
         self.run_due_fetches();
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.flush();
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(FilterHttp::new(
             self.config.clone(),
             Rc::clone(&self.runtime),
+            Rc::clone(&self.metrics),
         )))
     }
 

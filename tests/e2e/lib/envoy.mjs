@@ -139,8 +139,8 @@ export function clusterConfig(c) {
  * @property {string} [upstreamCluster]          route target; default: the only cluster
  * @property {Record<string,string>} [envVars]   vm_config.environment_variables.key_values
  * @property {string[]} [hostEnvKeys]            vm_config.environment_variables.host_env_keys
- * @property {string} [vmId='tinyauth']
- * @property {string} [rootId='tinyauth']
+ * @property {string} [vmId=''] (empty: Envoy's log prefix then names the filter once)
+ * @property {string} [rootId='']
  * @property {string} [filterName='tinyauth']
  * @property {boolean} [failOpen=false]
  * @property {string} [runtime='envoy.wasm.runtime.v8']
@@ -171,8 +171,8 @@ export function buildEnvoyConfig(opts) {
     clusters = [],
     envVars,
     hostEnvKeys,
-    vmId = 'tinyauth',
-    rootId = 'tinyauth',
+    vmId = '',
+    rootId = '',
     filterName = 'tinyauth',
     failOpen = false,
     runtime = 'envoy.wasm.runtime.v8',
