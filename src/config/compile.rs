@@ -103,10 +103,18 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
+/// What an operator should hear about once, at load: settings that work but
+/// may not mean what was meant. Each is `(field, what to know)`.
 /// The user, email and group filters whose regex can match part of a value:
 /// Tinyauth's semantics, which a `/admins/` written for whole names does not
 /// expect. Each is `(field, what to know)`.
-pub(super) fn partial_regexes(config: &Config) -> Vec<(String, String)> {
+pub(super) fn warnings(config: &Config) -> Vec<(String, String)> {
+    let mut warnings = partial_regexes(config);
+    warnings.extend(tinyauth_differences(config));
+    warnings
+}
+
+fn partial_regexes(config: &Config) -> Vec<(String, String)> {
     let mut filters: Vec<(String, &Filter)> = vec![("oauth.whitelist".into(), &config.whitelist)];
     for provider in &config.providers {
         filters.push((
@@ -290,4 +298,30 @@ pub(super) fn compile_filter(
 ) -> Result<Filter, ConfigError> {
     Filter::parse(&raw.map(ListValue::filter_text).unwrap_or_default(), case)
         .map_err(|err| ConfigError::new(field, err.to_string()))
+}
+
+/// Rules whose meaning here differs from Tinyauth's in a way that can refuse
+/// someone Tinyauth let in.
+fn tinyauth_differences(config: &Config) -> Vec<(String, String)> {
+    const USERS: &str = "Tinyauth applies users rules to local users only, never to OAuth \
+        users; here they apply to the OAuth username and can refuse someone Tinyauth let in";
+    const IP: &str = "Tinyauth applies IP rules only when trustedProxies is set; here they \
+        apply to Envoy's downstream peer (behind a load balancer, list it in \
+        auth.trustedProxies) and can refuse someone Tinyauth let in";
+    let mut warnings = Vec::new();
+    let no_proxies = config.trusted_proxies.is_empty();
+    if no_proxies && !config.ip.is_empty() {
+        warnings.push(("auth.ip".to_owned(), IP.to_owned()));
+    }
+    for app in &config.apps.list {
+        for (key, filter) in [("allow", &app.users_allow), ("block", &app.users_block)] {
+            if !filter.is_empty() {
+                warnings.push((format!("apps.{}.users.{key}", app.name), USERS.to_owned()));
+            }
+        }
+        if no_proxies && !app.ip.is_empty() {
+            warnings.push((format!("apps.{}.ip", app.name), IP.to_owned()));
+        }
+    }
+    warnings
 }

@@ -16,6 +16,7 @@ mod provider;
 mod raw;
 mod shape;
 mod sources;
+mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -288,7 +289,7 @@ impl Config {
         })?;
         let mut config = compile::compile(raw).map_err(with_source)?;
         config.notes = merged.notes;
-        config.warnings = compile::partial_regexes(&config)
+        config.warnings = compile::warnings(&config)
             .into_iter()
             .map(|(field, problem)| with_source(ConfigError::new(field, problem)).to_string())
             .collect();

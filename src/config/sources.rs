@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::shape::{resolve, APP, ROOT};
-use super::ConfigError;
+use super::{suggest, ConfigError};
 
 /// The merged configuration, with where each environment/label setting came from.
 #[derive(Debug)]
@@ -127,9 +127,13 @@ pub(crate) fn merge(json: Value, env: &[(String, String)]) -> Result<Merged, Con
                 ));
             }
             Env::Unknown => {
+                let hint = suggest::closest(name, &ROOT).map_or_else(
+                    || "check the spelling; see the README's environment table".to_owned(),
+                    |known| format!("did you mean {known}?"),
+                );
                 return Err(ConfigError::new(
                     format!("environment variable {name}"),
-                    "is not a Tinyauth setting the filter knows (check the spelling; see the README's environment table)",
+                    format!("is not a Tinyauth setting the filter knows ({hint})"),
                 ));
             }
             Env::Foreign => {}
@@ -214,6 +218,20 @@ fn classify_v5(rest: &str) -> Env {
     }
 }
 
+/// The filter's own families of legacy names: a name in one of them that is
+/// not one of its settings is a typo, which ignoring would turn into a
+/// silently missing rule (`OAUTH_WHITELST` and no whitelist).
+const FAMILIES: [&str; 8] = [
+    "OAUTH_",
+    "GENERIC_",
+    "PROVIDERS_",
+    "APP_",
+    "SESSION_",
+    "COOKIE_",
+    "SECURE_",
+    "TRUSTED_",
+];
+
 /// The seed guide's (Tinyauth v3) names and v4's `PROVIDERS_<ID>_*`.
 #[inline(never)]
 fn classify_legacy(name: &str) -> Env {
@@ -280,6 +298,9 @@ fn classify_legacy(name: &str) -> Env {
                     }
                 }
             }
+            if FAMILIES.iter().any(|family| name.starts_with(family)) {
+                return Env::Unknown;
+            }
             Env::Foreign
         }
     }
@@ -301,7 +322,7 @@ fn provider_key(id: &str, key: &str) -> Env {
                 "TLS to the provider is configured on the Envoy cluster, not in the filter".into(),
             )
         }
-        _ => return Env::Foreign,
+        _ => return Env::Unknown,
     };
     Env::Setting(vec![
         "oauth".into(),

@@ -363,3 +363,51 @@ fn partial_regexes_are_warned_about_once_each_with_their_source() {
     assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
     assert!(load(&base()).unwrap().warnings.is_empty());
 }
+
+#[test]
+fn rules_that_differ_from_tinyauth_are_warned_about_at_load() {
+    let config = load(&with(
+        &["apps", "whoami"],
+        json!({"users": {"allow": "alice"}, "ip": {"block": "10.0.0.0/8"}}),
+    ))
+    .unwrap();
+    let users = config
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("apps.whoami.users.allow:"))
+        .unwrap();
+    assert!(
+        users.contains("Tinyauth applies users rules to local users only"),
+        "{users}"
+    );
+    assert!(config.warnings.iter().any(|w| w
+        .starts_with("apps.whoami.ip: Tinyauth applies IP rules only when trustedProxies is set")));
+    // With trusted proxies the IP rules mean the same in both.
+    let mut value = with(&["apps", "whoami"], json!({"ip": {"block": "10.0.0.0/8"}}));
+    value["auth"] = json!({"trustedProxies": "192.0.2.1"});
+    assert!(load(&value).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn a_misspelt_variable_of_the_filters_families_is_refused_with_a_suggestion() {
+    let env = |name: &str| vec![(name.to_owned(), "x@example.com".to_owned())];
+    let text = base().to_string();
+    let err = Config::from_sources(text.as_bytes(), &env("OAUTH_WHITELST")).unwrap_err();
+    assert_eq!(err.field, "environment variable OAUTH_WHITELST");
+    assert!(
+        err.problem.contains("did you mean OAUTH_WHITELIST?"),
+        "{err}"
+    );
+    let err = Config::from_sources(text.as_bytes(), &env("GENERIC_CLIENTSECRET")).unwrap_err();
+    assert!(
+        err.problem.contains("did you mean GENERIC_CLIENT_SECRET?"),
+        "{err}"
+    );
+    // Variables of other families (Istio's, the shell's) are left alone.
+    for foreign in ["ISTIO_META_CLUSTER_ID", "HOME", "POD_NAME"] {
+        assert!(
+            Config::from_sources(text.as_bytes(), &env(foreign)).is_ok(),
+            "{foreign}"
+        );
+    }
+}
