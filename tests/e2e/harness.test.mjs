@@ -727,7 +727,7 @@ describe('envoy', () => {
     assert.equal(hcm.codec_type, 'AUTO');
     assert.deepEqual(hcm.http_filters.map((f) => f.name), ['envoy.filters.http.wasm', 'x', 'envoy.filters.http.router']);
     const w = hcm.http_filters[0].typed_config.config;
-    assert.equal(w.root_id, 'tinyauth');
+    assert.equal(w.root_id, '', 'no root_id: Envoy\'s log prefix names the filter once');
     assert.equal(w.fail_open, false);
     assert.equal(w.vm_config.runtime, 'envoy.wasm.runtime.v8');
     assert.equal(w.vm_config.code.local.filename, '/x/tinyauth_wasm.wasm');
