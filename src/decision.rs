@@ -118,11 +118,19 @@ impl Response {
         self
     }
 
+    /// The filter's pages load nothing but the configured images, run no
+    /// script, and may not be framed (their buttons start logins).
     #[must_use]
     pub fn html(self, body: String) -> Self {
         let mut response = self
             .header("content-type", "text/html; charset=utf-8")
-            .header("cache-control", "no-store");
+            .header("cache-control", "no-store")
+            .header(
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src http: https:; \
+base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            )
+            .header("x-content-type-options", "nosniff");
         response.body = body.into_bytes();
         response
     }

@@ -48,8 +48,9 @@ pub fn on_call_reply(
     pending: Pending,
     reply: &CallReply,
     now: u64,
+    request_id: Option<&str>,
 ) -> Decision {
-    exchange::on_call_reply(config, runtime, pending, reply, now)
+    exchange::on_call_reply(config, runtime, pending, reply, now, request_id)
 }
 
 fn protect(
@@ -155,6 +156,18 @@ fn forward(
     (forward, renewed_cookie)
 }
 
+/// The URL the browser asked for, to come back to after a login (empty when
+/// it is not one the filter may send a browser to).
+fn original_url(config: &Config, req: &RequestView<'_>) -> String {
+    let original = format!(
+        "{}://{}{}",
+        config.site.app_url.scheme().as_str(),
+        req.authority.to_ascii_lowercase(),
+        req.path
+    );
+    respond::safe_return_url(&config.site, &original).unwrap_or_default()
+}
+
 /// No valid session: send browsers to log in, tell API clients where to.
 fn unauthenticated(
     config: &Config,
@@ -169,6 +182,10 @@ fn unauthenticated(
         // The session cookie is never sent to this host, so a login could not help.
         let response = respond::error(
             &config.site,
+            pages::Incident {
+                at: now,
+                request_id: req.request_id,
+            },
             browser,
             403,
             "Not protected by this sign-in",
@@ -186,16 +203,16 @@ fn unauthenticated(
         )
         .with_count(Count::Refused403(Refusal::Domain));
     }
-    let original = format!(
-        "{}://{}{}",
-        config.site.app_url.scheme().as_str(),
-        req.authority.to_ascii_lowercase(),
-        req.path
-    );
-    let return_to = respond::safe_return_url(&config.site, &original).unwrap_or_default();
+    let return_to = original_url(config, req);
     if browser {
         if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
-            return login::start(config, runtime, provider, return_to, true, now, rng);
+            let how = login::Start {
+                return_to,
+                browser: true,
+                switch_account: false,
+                request_id: req.request_id,
+            };
+            return login::start(config, runtime, provider, how, now, rng);
         }
         return Decision::new(Action::Respond(Response::redirect(login_url(
             &config.site,
@@ -223,19 +240,24 @@ fn forbidden(
         || host.split('.').next().unwrap_or(host).to_owned(),
         |app| app.name.clone(),
     );
-    let username = identity.map_or("", |id| id.email.as_deref().unwrap_or(&id.username));
+    let username = identity.map_or("", Identity::display);
     let ip = match (denial, client) {
         (Denial::IpBlocked, Some(ip)) => ip.to_string(),
         _ => String::new(),
     };
     let response = if req.is_browser() {
-        Response::new(403).html(pages::unauthorized(
-            &config.site.title,
-            &resource,
-            username,
-            denial.public_reason(),
-            &login_url(&config.site, ""),
-        ))
+        let refusal = match identity {
+            Some(identity) if denial != Denial::IpBlocked => pages::Refusal::App {
+                account: identity.display(),
+                resource: &resource,
+                reason: denial.public_reason(),
+                switch_url: &respond::switch_account_url(&config.site, &original_url(config, req)),
+            },
+            _ => pages::Refusal::Network {
+                resource: &resource,
+            },
+        };
+        Response::new(403).html(pages::unauthorized(&config.site.look, refusal))
     } else {
         let location = format!(
             "{}/unauthorized?{}",

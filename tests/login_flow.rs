@@ -575,9 +575,8 @@ fn logs_never_contain_secrets() {
 
 #[test]
 fn logout_clears_the_session_cookie() {
-    let mut value = base_config();
-    value["oauth"]["providers"]["generic"]["logoutAtProvider"] = json!(false);
-    let config = compile(&value);
+    // Tinyauth's logout (the default): the provider's session is left alone.
+    let config = compile(&base_config());
     let mut browser = Browser::new();
     let mut rng = Counter::default();
     login(&config, &mut browser, APP, &alice(), &mut rng);
@@ -595,7 +594,9 @@ fn logout_clears_the_session_cookie() {
 
 #[test]
 fn logout_ends_the_provider_session_with_the_id_token_hint() {
-    let config = compile(&base_config());
+    let mut value = base_config();
+    value["oauth"]["providers"]["generic"]["logoutAtProvider"] = json!(true);
+    let config = compile(&value);
     let mut browser = Browser::new();
     let mut rng = Counter::default();
     login(&config, &mut browser, APP, &alice(), &mut rng);
@@ -677,4 +678,130 @@ fn health_and_unknown_paths_on_the_auth_host() {
         &mut rng,
     );
     assert_eq!(response(&bad_provider).status, 404);
+}
+
+/// The refusal page's "Sign in with another account" link, unescaped.
+fn switch_link(html: &str) -> String {
+    html.split("href=\"")
+        .find(|part| part.contains("switch=1"))
+        .and_then(|part| part.split('"').next())
+        .expect("a switch-account link")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn sign_in_with_another_account_logs_out_locally_and_asks_the_provider_again() {
+    let config = compile(&base_config());
+    let mut browser = Browser::new();
+    let mut rng = Counter::default();
+    login(&config, &mut browser, APP, &bob(), &mut rng);
+    let refused = browser.get(&config, APP, &mut rng);
+    let link = switch_link(&body(response(&refused)));
+    assert_eq!(query_param(&link, "redirect_uri").as_deref(), Some(APP));
+
+    let switch = browser.get(&config, &link, &mut rng);
+    let to = location(&switch);
+    assert!(to.starts_with("https://id.example.com/authorize?"), "{to}");
+    assert_eq!(query_param(to, "prompt").as_deref(), Some("login"));
+    assert!(
+        browser.cookie("tinyauth-session-").is_none(),
+        "local session ended"
+    );
+    let audit = switch.audit.as_ref().unwrap();
+    assert_eq!((audit.event, audit.user.as_str()), ("logout", "bob"));
+
+    // Alice signs in instead and lands on the app she asked for.
+    let state = query_param(to, "state").unwrap();
+    let (_, pending) = call(browser.get(&config, &callback_url(&state), &mut rng));
+    let reply = token_reply(&config, &pending, &alice());
+    let (_, pending) = call(config.reply(pending, &reply));
+    let done = config.reply(pending, &ok_json(&alice()));
+    assert_eq!(location(&done), APP);
+    if let Action::Respond(response) = &done.action {
+        browser.store(response);
+    }
+    assert!(matches!(
+        browser.get(&config, APP, &mut rng).action,
+        Action::Forward(_)
+    ));
+}
+
+#[test]
+fn the_unauthorized_page_names_only_the_signed_in_account() {
+    let config = compile(&base_config());
+    let mut browser = Browser::new();
+    let mut rng = Counter::default();
+    let forged = "https://auth.example.com/unauthorized?groupErr=true&ip=&resource=admin&username=ceo%40example.com";
+    let page = browser.get(&config, forged, &mut rng);
+    let html = body(response(&page));
+    assert!(!html.contains("ceo@example.com"), "{html}");
+    assert!(html.contains("You are not signed in"), "{html}");
+    assert!(!html.contains("another account"));
+
+    login(&config, &mut browser, APP, &bob(), &mut rng);
+    let page = browser.get(&config, forged, &mut rng);
+    let html = body(response(&page));
+    assert!(!html.contains("ceo@example.com"));
+    assert!(
+        html.contains("signed in as <strong>bob@example.com</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("not in a group"));
+
+    // A resource that is not a host label is not repeated.
+    let odd = "https://auth.example.com/unauthorized?resource=%3Cb%3Epay%20now%3C%2Fb%3E";
+    let html = body(response(&browser.get(&config, odd, &mut rng))).to_lowercase();
+    assert!(!html.contains("pay now"));
+}
+
+#[test]
+fn an_ip_refusal_before_sign_in_names_no_account() {
+    let mut value = base_config();
+    value["auth"]["ip"] = json!({"block": ["10.0.0.0/8"]});
+    let config = compile(&value);
+    let mut browser = Browser::new();
+    browser.peer = Some("10.1.2.3".parse().unwrap());
+    let decision = browser.get(&config, APP, &mut Counter::default());
+    let response = response(&decision);
+    assert_eq!(response.status, 403);
+    let html = body(response);
+    assert!(
+        html.contains("cannot be opened from your network address"),
+        "{html}"
+    );
+    assert!(!html.contains("signed in"));
+    assert!(!html.contains("another account"));
+}
+
+#[test]
+fn a_whitelist_refusal_names_the_email() {
+    let mut value = base_config();
+    value["oauth"]["whitelist"] = json!("alice@example.com");
+    let config = compile(&value);
+    let mut browser = Browser::new();
+    let done = login(&config, &mut browser, APP, &bob(), &mut Counter::default());
+    let html = body(response(&done));
+    assert!(
+        html.contains("You signed in as <strong>bob@example.com</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("not allowed to sign in here"));
+    assert!(!html.contains("cannot open"));
+    assert!(switch_link(&html).contains("redirect_uri="));
+}
+
+#[test]
+fn error_pages_show_the_time_and_request_id() {
+    let config = compile(&base_config());
+    let mut browser = Browser::new();
+    let decision = browser.get_at(
+        &config,
+        "https://auth.example.com/api/oauth/callback/generic?state=nope&code=x",
+        &[("x-request-id", "req-42")],
+        NOW,
+        &mut Counter::default(),
+    );
+    let html = body(response(&decision));
+    assert!(html.contains("Request ID: <code>req-42</code>"), "{html}");
+    assert!(html.contains("Time: "));
 }

@@ -12,6 +12,7 @@ use crate::session::crypto::{sha256, Key};
 use super::raw::{self, ListValue, RawApp, RawConfig};
 use super::{app, provider};
 use super::{Apps, Config, ConfigError, IpRules, Keys, Policy, MIN_SECRET_BYTES};
+use crate::http::pages::Look;
 use crate::http::respond::{Cookies, Site};
 
 #[inline(never)]
@@ -84,7 +85,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             app_url,
             cookie_scope,
             cookies,
-            title: raw.ui.title.clone().unwrap_or_else(|| "Tinyauth".into()),
+            look: compile_look(&raw.ui)?,
         },
         keys,
         session_expiry,
@@ -100,6 +101,48 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         clusters: raw.clusters,
         notes: Vec::new(),
         warnings: Vec::new(),
+    })
+}
+
+/// Tinyauth's UI options. The image URLs must be absolute (the filter has no
+/// file server for Tinyauth's `/background.jpg`) and go into CSS and HTML
+/// attributes as they are, so characters that would need escaping there are
+/// refused rather than escaped.
+fn compile_look(ui: &raw::RawUi) -> Result<Look, ConfigError> {
+    let image = |field: &str, value: Option<&String>| -> Result<Option<String>, ConfigError> {
+        let Some(value) = value.map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let url = HttpUrl::parse(value).map_err(|err| {
+            let hint = if value.starts_with('/') {
+                ": the filter has no file server for Tinyauth's own paths; give an absolute https:// URL"
+            } else {
+                ""
+            };
+            ConfigError::new(field, format!("`{value}` {err}{hint}"))
+        })?;
+        let text = url.to_string();
+        if let Some(bad) = text
+            .chars()
+            .find(|c| matches!(c, '"' | '\'' | '(' | ')' | '<' | '>'))
+        {
+            return Err(ConfigError::new(
+                field,
+                format!("`{value}` contains `{bad}`, which cannot go into a page's CSS or HTML"),
+            ));
+        }
+        Ok(Some(text))
+    };
+    Ok(Look {
+        title: ui
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("Tinyauth")
+            .to_owned(),
+        background_image: image("ui.backgroundImage", ui.background_image.as_ref())?,
+        logo: image("ui.logo", ui.logo.as_ref())?,
     })
 }
 

@@ -125,6 +125,8 @@ pub struct Provider {
     pub userinfo: Option<Endpoint>,
     pub jwks: Option<Endpoint>,
     pub end_session_url: Option<HttpUrl>,
+    /// RFC 7009 revocation; a logout revokes the session's refresh token.
+    pub revocation: Option<Endpoint>,
     /// Space-separated, as sent in the authorization request.
     pub scopes: String,
     /// `<appUrl>/api/oauth/callback/<id>`.

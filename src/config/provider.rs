@@ -78,6 +78,7 @@ pub(super) fn compile_provider(
         userinfo: None,
         jwks: None,
         end_session_url: url(&raw.end_session_url, "endSessionUrl")?,
+        revocation: None,
         scopes,
         redirect_uri,
         whitelist: compile_filter(
@@ -90,7 +91,9 @@ pub(super) fn compile_provider(
         claims_from,
         claim_names,
         require_email_verified: flag(raw.require_email_verified, false),
-        logout_at_provider: flag(raw.logout_at_provider, true),
+        // Tinyauth never ends the provider's session (which for Pocket ID
+        // signs the user out of every other app too): opt in.
+        logout_at_provider: flag(raw.logout_at_provider, false),
         post_logout_redirect_uri,
         clock_skew,
         cluster: text(&raw.cluster),
@@ -99,9 +102,11 @@ pub(super) fn compile_provider(
     let token = url(&raw.token_url, "tokenUrl")?;
     let userinfo = url(&raw.user_info_url, "userInfoUrl")?;
     let jwks = url(&raw.jwks_url, "jwksUrl")?;
+    let revocation = url(&raw.revocation_url, "revocationUrl")?;
     provider.token = token.map(|u| endpoint_for(clusters, &provider, u));
     provider.userinfo = userinfo.map(|u| endpoint_for(clusters, &provider, u));
     provider.jwks = jwks.map(|u| endpoint_for(clusters, &provider, u));
+    provider.revocation = revocation.map(|u| endpoint_for(clusters, &provider, u));
     // Discovery fills whatever configuration leaves open; with the seed's plain
     // configuration that is the issuer and the JWKS (from the authorize URL's
     // origin), so ID tokens are verified by default.

@@ -113,6 +113,8 @@ pub(crate) struct RawProvider {
     pub redirect_url: Option<String>,
     pub jwks_url: Option<String>,
     pub end_session_url: Option<String>,
+    /// RFC 7009 token revocation (default: discovery's `revocation_endpoint`).
+    pub revocation_url: Option<String>,
     pub verify_id_token: Option<Flag>,
     /// `userinfo` (default) or `idToken`.
     pub claims_from: Option<String>,
@@ -196,6 +198,9 @@ pub(crate) struct RawAppOAuth {
 #[serde(default, deny_unknown_fields, expecting = "a map")]
 pub(crate) struct RawUi {
     pub title: Option<String>,
+    #[serde(rename = "backgroundImage")]
+    pub background_image: Option<String>,
+    pub logo: Option<String>,
 }
 
 /// A nested section or map: `null` means "not set", like an absent key.

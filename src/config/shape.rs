@@ -32,6 +32,7 @@ const PROVIDER: Shape = Object(&[
     ("userInfoUrl", Leaf),
     ("jwksUrl", Leaf),
     ("endSessionUrl", Leaf),
+    ("revocationUrl", Leaf),
     ("redirectUrl", Leaf),
     ("scopes", Leaf),
     ("whitelist", Leaf),
@@ -100,7 +101,10 @@ pub(crate) const ROOT: Shape = Object(&[
     ),
     ("apps", KeyedBy(&APP)),
     ("labels", Leaf),
-    ("ui", Object(&[("title", Leaf)])),
+    (
+        "ui",
+        Object(&[("title", Leaf), ("backgroundImage", Leaf), ("logo", Leaf)]),
+    ),
     ("clusters", KeyedBy(&Leaf)),
 ]);
 

@@ -183,7 +183,6 @@ fn classify_v5(rest: &str) -> Env {
         "auth_logintimeout"
             | "auth_loginmaxretries"
             | "ui_forgotpasswordmessage"
-            | "ui_backgroundimage"
             | "ui_warningsenabled"
     ) {
         return Env::Ignored(SERVER_ONLY);
@@ -245,6 +244,7 @@ fn classify_legacy(name: &str) -> Env {
         "OAUTH_WHITELIST" => path(&["oauth", "whitelist"]),
         "OAUTH_AUTO_REDIRECT" => path(&["oauth", "autoRedirect"]),
         "APP_TITLE" => path(&["ui", "title"]),
+        "BACKGROUND_IMAGE" => path(&["ui", "backgroundImage"]),
         "SECRET_FILE" | "USERS_FILE" | "GENERIC_CLIENT_SECRET_FILE" | "OAUTH_WHITELIST_FILE" => {
             Env::Unsupported(NO_FILES.into())
         }
@@ -259,7 +259,6 @@ fn classify_legacy(name: &str) -> Env {
         | "LOGIN_MAX_RETRIES"
         | "LOG_LEVEL"
         | "FORGOT_PASSWORD_MESSAGE"
-        | "BACKGROUND_IMAGE"
         | "PORT"
         | "ADDRESS"
         | "DATABASE_PATH"

@@ -20,8 +20,8 @@ pub struct Site {
     /// `appUrl` host minus its first label (or the host itself).
     pub cookie_scope: String,
     pub cookies: Cookies,
-    /// Title of the filter's pages.
-    pub title: String,
+    /// How the filter's pages look (`ui.*`).
+    pub look: pages::Look,
 }
 
 /// Cookie names and attributes.
@@ -41,6 +41,16 @@ pub struct Cookies {
 /// `<appUrl>/login`, carrying the URL to come back to.
 pub fn login_url(site: &Site, return_to: &str) -> String {
     auth_host_url(site, "/login", &[("redirect_uri", return_to)])
+}
+
+/// `<appUrl>/login?switch=1`: "Sign in with another account", coming back
+/// to `return_to`.
+pub fn switch_account_url(site: &Site, return_to: &str) -> String {
+    auth_host_url(
+        site,
+        "/login",
+        &[("switch", "1"), ("redirect_uri", return_to)],
+    )
 }
 
 /// `<appUrl><path>`, with the non-empty `params` as a form-encoded query.
@@ -151,9 +161,11 @@ pub fn json_status(status: u16, message: &str) -> Response {
     Response::new(status).json(&Status { status, message })
 }
 
-/// An error the user can retry: a page for browsers, JSON for API clients.
+/// An error the user can retry: a page for browsers (with the time and
+/// request ID to quote), JSON for API clients.
 pub fn error(
     site: &Site,
+    incident: pages::Incident<'_>,
     browser: bool,
     status: u16,
     heading: &str,
@@ -161,7 +173,9 @@ pub fn error(
     retry_url: &str,
 ) -> Response {
     if browser {
-        Response::new(status).html(pages::error(&site.title, heading, message, retry_url))
+        Response::new(status).html(pages::error(
+            &site.look, heading, message, retry_url, incident,
+        ))
     } else {
         json_status(status, message).header("x-tinyauth-location", retry_url)
     }

@@ -10,7 +10,9 @@ use crate::decision::{Audit, Response};
 use crate::http::cookie;
 use crate::http::pages::{self, LoginOption};
 use crate::http::request::RequestView;
-use crate::http::respond::{self, json_status, login_url, safe_return_url, CALLBACK_PREFIX};
+use crate::http::respond::{
+    self, json_status, login_url, safe_return_url, switch_account_url, CALLBACK_PREFIX,
+};
 use crate::http::url::single_param;
 use crate::metrics::Count;
 use crate::oidc::discovery::Runtime;
@@ -58,33 +60,32 @@ pub fn handle(
             .and_then(|candidate| safe_return_url(&config.site, &candidate))
             .unwrap_or_default()
     };
+    let start = || login::Start {
+        return_to: return_to(),
+        browser: req.is_browser(),
+        switch_account: switching_account(req),
+        request_id: req.request_id,
+    };
     match path {
+        "/" | "/login" if switching_account(req) => switch_account(config, runtime, req, now, rng),
         "/" | "/login" => login_page(config, runtime, req, return_to(), now, rng),
         "/logout" => logout(config, runtime, req, now, rng),
         "/logout/done" => {
-            let page = pages::logged_out(&config.site.title, &login_url(&config.site, ""));
+            let page = pages::logged_out(&config.site.look, &login_url(&config.site, ""));
             Decision::new(Action::Respond(Response::new(200).html(page)))
         }
-        "/unauthorized" => unauthorized_page(config, req),
+        "/unauthorized" => unauthorized_page(config, runtime, req, now),
         _ => {
             if let Some(id) = path.strip_prefix(START_PREFIX) {
                 return match config.provider(id) {
-                    Some(provider) => login::start(
-                        config,
-                        runtime,
-                        provider,
-                        return_to(),
-                        req.is_browser(),
-                        now,
-                        rng,
-                    ),
+                    Some(provider) => login::start(config, runtime, provider, start(), now, rng),
                     None => not_found(config),
                 };
             }
             if let Some(id) = path.strip_prefix(URL_PREFIX) {
                 return match config.provider(id) {
                     Some(provider) => {
-                        login::start_as_json(config, runtime, provider, return_to(), now, rng)
+                        login::start_as_json(config, runtime, provider, start(), now, rng)
                     }
                     None => not_found(config),
                 };
@@ -118,14 +119,35 @@ fn login_page(
             .provider(&identity.provider)
             .map_or(identity.provider.as_str(), |p| p.name.as_str());
         let logout = format!("{}/logout", config.site.app_url.origin());
-        let page = pages::signed_in(&config.site.title, display, provider, &logout);
+        let page = pages::signed_in(&config.site.look, display, provider, &logout);
         return Decision::new(Action::Respond(Response::new(200).html(page)));
     }
     if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
         if !return_to.is_empty() {
-            return login::start(config, runtime, provider, return_to, true, now, rng);
+            let how = login::Start {
+                return_to,
+                browser: true,
+                switch_account: false,
+                request_id: req.request_id,
+            };
+            return login::start(config, runtime, provider, how, now, rng);
         }
     }
+    let notice = (single_param(req.query(), "logged_out")
+        .ok()
+        .flatten()
+        .is_some())
+    .then_some("You have been logged out.");
+    provider_choice(config, &return_to, false, notice)
+}
+
+/// The login page's buttons, one per provider.
+fn provider_choice(
+    config: &Config,
+    return_to: &str,
+    switch_account: bool,
+    notice: Option<&str>,
+) -> Decision {
     let options: Vec<LoginOption<'_>> = config
         .providers
         .iter()
@@ -134,17 +156,83 @@ fn login_page(
             url: respond::auth_host_url(
                 &config.site,
                 &format!("{START_PREFIX}{}", provider.id),
-                &[("redirect_uri", return_to.as_str())],
+                &[
+                    ("redirect_uri", return_to),
+                    ("switch", if switch_account { "1" } else { "" }),
+                ],
             ),
         })
         .collect();
-    let notice = (single_param(req.query(), "logged_out")
+    let page = pages::login(&config.site.look, &options, notice);
+    Decision::new(Action::Respond(Response::new(200).html(page)))
+}
+
+/// `switch=1` on the login page or a provider's start: "Sign in with another
+/// account".
+fn switching_account(req: &RequestView<'_>) -> bool {
+    single_param(req.query(), "switch")
         .ok()
         .flatten()
-        .is_some())
-    .then_some("You have been logged out.");
-    let page = pages::login(&config.site.title, &options, notice);
-    Decision::new(Action::Respond(Response::new(200).html(page)))
+        .is_some_and(|value| value == "1")
+}
+
+/// "Sign in with another account": the local session ends (the provider's
+/// does not, which would sign the user out of its other apps), and the login
+/// that follows asks the provider to authenticate again (`prompt`), straight
+/// away when there is only one provider or an `autoRedirect`.
+fn switch_account(
+    config: &Config,
+    runtime: &Runtime,
+    req: &RequestView<'_>,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let return_to = single_param(req.query(), "redirect_uri")
+        .ok()
+        .flatten()
+        .and_then(|candidate| safe_return_url(&config.site, &candidate))
+        .unwrap_or_default();
+    let session = signed_in(config, &runtime.sessions, req, now);
+    let only = match config.providers.as_slice() {
+        [only] => Some(only),
+        _ => config.auto_redirect.and_then(|i| config.providers.get(i)),
+    };
+    let next = match only {
+        Some(provider) => {
+            let how = login::Start {
+                return_to,
+                browser: true,
+                switch_account: true,
+                request_id: req.request_id,
+            };
+            login::start(config, runtime, provider, how, now, rng)
+        }
+        None => provider_choice(config, &return_to, true, Some("Choose how to sign in.")),
+    };
+    let Action::Respond(response) = next.action else {
+        return next;
+    };
+    if session.is_none() {
+        // Nobody was signed in: nothing to log out or audit, but the cookies
+        // are cleared all the same.
+        let response = response
+            .header("set-cookie", respond::clear_session_cookie(&config.site))
+            .header("set-cookie", respond::id_token_cookie(&config.site, "", 0));
+        let mut decision = Decision::new(Action::Respond(response));
+        decision.counts = next.counts;
+        decision.log = next.log;
+        decision.audit = next.audit;
+        return decision;
+    }
+    let mut logout = local_logout(
+        config,
+        session.as_ref(),
+        response,
+        "switching account".into(),
+    );
+    logout.counts.extend(next.counts);
+    logout.log.extend(next.log);
+    logout
 }
 
 /// Tinyauth's health endpoint, made truthful: 200 only when every provider
@@ -252,7 +340,7 @@ fn logout(
             format!("continues at provider {provider}"),
         );
     }
-    let page = pages::logged_out(&config.site.title, &login_url(&config.site, ""));
+    let page = pages::logged_out(&config.site.look, &login_url(&config.site, ""));
     local_logout(
         config,
         session.as_ref(),
@@ -262,32 +350,66 @@ fn logout(
 }
 
 /// Tinyauth's `/unauthorized?username=&resource=&groupErr=&ip=` page, the target
-/// of `x-tinyauth-location` on API refusals.
-fn unauthorized_page(config: &Config, req: &RequestView<'_>) -> Decision {
+/// of `x-tinyauth-location` on API refusals. Anyone can write that query, so
+/// the account it names comes from the request's own session, never from
+/// `username`; `resource` is shown only when it looks like the host label
+/// Tinyauth puts there.
+fn unauthorized_page(
+    config: &Config,
+    runtime: &Runtime,
+    req: &RequestView<'_>,
+    now: u64,
+) -> Decision {
     let param = |name: &str| {
         single_param(req.query(), name)
             .ok()
             .flatten()
             .unwrap_or_default()
     };
-    let reason = if param("groupErr") == "true" {
-        "You are not in a group that may use this app."
-    } else if !param("ip").is_empty() {
-        "Access from your network address is not allowed."
+    let resource = param("resource");
+    let resource = if !resource.is_empty()
+        && resource.len() <= 63
+        && resource
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        resource
     } else {
-        "Your account is not allowed to use this app."
+        String::new()
     };
-    let page = pages::unauthorized(
-        &config.site.title,
-        &param("resource"),
-        &param("username"),
-        reason,
-        &login_url(&config.site, ""),
-    );
+    let session = signed_in(config, &runtime.sessions, req, now);
+    let refusal = match &session {
+        _ if !param("ip").is_empty() => pages::Refusal::Network {
+            resource: if resource.is_empty() {
+                "This app"
+            } else {
+                &resource
+            },
+        },
+        Some(session) => pages::Refusal::App {
+            account: session.identity.display(),
+            resource: if resource.is_empty() {
+                "this app"
+            } else {
+                &resource
+            },
+            reason: if param("groupErr") == "true" {
+                "You are not in a group that may use this app."
+            } else {
+                "Your account is not allowed to use this app."
+            },
+            switch_url: &switch_account_url(&config.site, ""),
+        },
+        None => pages::Refusal::NotSignedIn {
+            resource: &resource,
+            login_url: &login_url(&config.site, ""),
+        },
+    };
+    let page = pages::unauthorized(&config.site.look, refusal);
     Decision::new(Action::Respond(Response::new(403).html(page)))
 }
 
 fn not_found(config: &Config) -> Decision {
-    let page = pages::not_found(&config.site.title, &login_url(&config.site, ""));
+    let page = pages::not_found(&config.site.look, &login_url(&config.site, ""));
     Decision::new(Action::Respond(Response::new(404).html(page)))
 }

@@ -37,8 +37,29 @@ pub struct Endpoints {
     pub userinfo: Option<Endpoint>,
     pub jwks: Option<Endpoint>,
     pub end_session: Option<HttpUrl>,
+    /// RFC 7009 token revocation, where a logout revokes the refresh token.
+    pub revocation: Option<Endpoint>,
     /// RFC 9207: the provider promises `iss` on the authorization response.
     pub iss_parameter_supported: bool,
+    /// `prompt_values_supported`; empty when the provider does not say.
+    pub prompts: Vec<String>,
+}
+
+impl Endpoints {
+    /// The `prompt` that makes the provider ask who is signing in instead of
+    /// reusing its session: `login` (OpenID Connect Core, which Pocket ID
+    /// honours by asking for a passkey again) unless the provider lists only
+    /// `select_account`; none when it supports neither.
+    pub fn switch_account_prompt(&self) -> Option<&'static str> {
+        let listed = |value: &str| self.prompts.iter().any(|p| p == value);
+        if self.prompts.is_empty() || listed("login") {
+            Some("login")
+        } else if listed("select_account") {
+            Some("select_account")
+        } else {
+            None
+        }
+    }
 }
 
 /// One provider's run-time state in this VM.
@@ -193,7 +214,9 @@ fn configured_endpoints(provider: &Provider) -> Option<Endpoints> {
         userinfo: provider.userinfo.clone(),
         jwks: provider.jwks.clone(),
         end_session: provider.end_session_url.clone(),
+        revocation: provider.revocation.clone(),
         iss_parameter_supported: false,
+        prompts: Vec::new(),
     })
 }
 
@@ -356,8 +379,12 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
     end_session_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     /// RFC 9207; absent or `null` means false.
     authorization_response_iss_parameter_supported: Option<bool>,
+    /// Read leniently: only a list of strings means anything, and a provider
+    /// that writes it another way still logs users in.
+    prompt_values_supported: Option<serde_json::Value>,
 }
 
 /// Reads a discovery document (OpenID Connect Discovery 1.0 §3) and merges it
@@ -439,8 +466,24 @@ fn discovered_endpoints(
             meta.end_session_endpoint.as_ref(),
             "end_session_endpoint",
         )?,
+        revocation: endpoint(
+            &provider.revocation,
+            meta.revocation_endpoint.as_ref(),
+            "revocation_endpoint",
+        )?,
         iss_parameter_supported: meta
             .authorization_response_iss_parameter_supported
             .unwrap_or(false),
+        prompts: meta
+            .prompt_values_supported
+            .as_ref()
+            .and_then(serde_json::Value::as_array)
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }

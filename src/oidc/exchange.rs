@@ -7,7 +7,7 @@ use crate::document::Object;
 use crate::access;
 use crate::config::{ClaimsSource, Config, Provider};
 use crate::decision::{Audit, CallReply, Level, Response};
-use crate::http::pages;
+use crate::http::pages::{self, Incident};
 use crate::http::respond::{self, login_url};
 use crate::http::url::HttpUrl;
 use crate::metrics::{Count, LoginFailure};
@@ -29,7 +29,12 @@ pub fn on_call_reply(
     pending: Pending,
     reply: &CallReply,
     now: u64,
+    request_id: Option<&str>,
 ) -> Decision {
+    let incident = Incident {
+        at: now,
+        request_id,
+    };
     let flow = match &pending {
         Pending::Token { flow, .. }
         | Pending::Keys { flow, .. }
@@ -40,7 +45,7 @@ pub fn on_call_reply(
         config.provider(&flow.provider),
     ) else {
         let browser = !matches!(&pending, Pending::Token { browser: false, .. });
-        return provider_gone(config, flow, browser);
+        return provider_gone(config, flow, browser, incident);
     };
     let login = Login {
         config,
@@ -48,6 +53,7 @@ pub fn on_call_reply(
         provider,
         index,
         now,
+        request_id,
     };
     match pending {
         Pending::Token { flow, browser } => match messages::parse_token_response(reply) {
@@ -110,9 +116,18 @@ struct Login<'a> {
     provider: &'a Provider,
     index: usize,
     now: u64,
+    request_id: Option<&'a str>,
 }
 
 impl Login<'_> {
+    /// What an error page quotes.
+    fn incident(&self) -> Incident<'_> {
+        Incident {
+            at: self.now,
+            request_id: self.request_id,
+        }
+    }
+
     fn endpoints(&self) -> Option<&Endpoints> {
         self.runtime
             .providers
@@ -133,14 +148,14 @@ impl Login<'_> {
             return self.claims(flow, browser, tokens, None);
         }
         let Some(endpoints) = self.endpoints() else {
-            return provider_gone(self.config, &flow, browser);
+            return provider_gone(self.config, &flow, browser, self.incident());
         };
         let Some(id_token) = tokens.id_token.as_ref() else {
             return self.refused_token(&flow, browser, "the token response has no id_token");
         };
         let state = self.runtime.providers.get(self.index);
         let Some(jwks) = fresh_keys.or_else(|| state.and_then(|s| s.jwks.as_ref())) else {
-            return provider_gone(self.config, &flow, browser);
+            return provider_gone(self.config, &flow, browser, self.incident());
         };
         let expect = Expectations {
             issuer: &endpoints.issuer,
@@ -197,7 +212,7 @@ impl Login<'_> {
             (_, id_claims) => {
                 let userinfo = self.endpoints().and_then(|e| e.userinfo.as_ref());
                 let Some(userinfo) = userinfo else {
-                    return provider_gone(self.config, &flow, browser);
+                    return provider_gone(self.config, &flow, browser, self.incident());
                 };
                 let call =
                     messages::userinfo_request(self.provider, userinfo, &tokens.access_token);
@@ -238,14 +253,14 @@ impl Login<'_> {
             access::whitelisted(config, provider, &identity)
         };
         if let Err(reason) = refusal {
-            let who = identity.email.as_deref().unwrap_or(&identity.username);
             let response = if browser {
                 Response::new(403).html(pages::unauthorized(
-                    &config.site.title,
-                    &config.site.title,
-                    who,
-                    reason,
-                    &login_url(&config.site, &flow.return_to),
+                    &config.site.look,
+                    pages::Refusal::Login {
+                        account: identity.display(),
+                        reason,
+                        switch_url: &respond::switch_account_url(&config.site, &flow.return_to),
+                    },
                 ))
             } else {
                 respond::json_status(403, "Forbidden")
@@ -298,12 +313,13 @@ impl Login<'_> {
             expires_at,
         };
         let Some(key) = config.keys.session.first() else {
-            return provider_gone(config, flow, browser);
+            return provider_gone(config, flow, browser, self.incident());
         };
         let sealed = session.seal(key);
         if sealed.len() > session::MAX_COOKIE_VALUE {
             let response = respond::error(
                 &config.site,
+                self.incident(),
                 browser,
                 500,
                 "Sign-in failed",
@@ -410,6 +426,7 @@ impl Login<'_> {
     ) -> Decision {
         let response = respond::error(
             &self.config.site,
+            self.incident(),
             browser,
             502,
             "Sign-in failed",

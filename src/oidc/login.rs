@@ -5,6 +5,7 @@
 use crate::config::{Config, Provider, FLOW_TTL_SECONDS};
 use crate::decision::Response;
 use crate::http::cookie;
+use crate::http::pages::Incident;
 use crate::http::request::RequestView;
 use crate::http::respond::{self, login_url};
 use crate::http::url::single_param;
@@ -22,11 +23,11 @@ pub(super) fn ready<'r>(
     runtime: &'r Runtime,
     provider: &Provider,
     browser: bool,
-    now: u64,
+    incident: Incident<'_>,
 ) -> Result<&'r Endpoints, Box<Decision>> {
     let index = config.provider_index(&provider.id).unwrap_or(usize::MAX);
     runtime
-        .readiness(config, index, now)
+        .readiness(config, index, incident.at)
         .map_err(|(why, retry)| {
             let message = format!(
                 "Sign-in with {} is temporarily unavailable. Please try again in a moment.",
@@ -34,6 +35,7 @@ pub(super) fn ready<'r>(
             );
             let response = respond::error(
                 &config.site,
+                incident,
                 browser,
                 503,
                 "Sign-in unavailable",
@@ -51,18 +53,39 @@ pub(super) fn ready<'r>(
         })
 }
 
-/// Starts a login through `provider` that returns to `return_to` (already
-/// validated, or empty): a new flow cookie and a redirect to the provider.
+/// How a login starts.
+#[derive(Debug)]
+pub struct Start<'a> {
+    /// Where to come back to (already validated, or empty).
+    pub return_to: String,
+    pub browser: bool,
+    /// "Sign in with another account": ask the provider to authenticate again
+    /// instead of reusing its session (`prompt`).
+    pub switch_account: bool,
+    pub request_id: Option<&'a str>,
+}
+
+/// Starts a login through `provider`: a new flow cookie and a redirect to the
+/// provider.
 pub fn start(
     config: &Config,
     runtime: &Runtime,
     provider: &Provider,
-    return_to: String,
-    browser: bool,
+    how: Start<'_>,
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    let endpoints = match ready(config, runtime, provider, browser, now) {
+    let Start {
+        return_to,
+        browser,
+        switch_account,
+        request_id,
+    } = how;
+    let incident = Incident {
+        at: now,
+        request_id,
+    };
+    let endpoints = match ready(config, runtime, provider, browser, incident) {
         Ok(endpoints) => endpoints,
         Err(unavailable) => return *unavailable,
     };
@@ -71,6 +94,7 @@ pub fn start(
         Err(err) => {
             let response = respond::error(
                 &config.site,
+                incident,
                 browser,
                 500,
                 "Sign-in unavailable",
@@ -86,7 +110,12 @@ pub fn start(
             );
         }
     };
-    let location = messages::authorize_url(provider, &endpoints.authorize, &flow);
+    let prompt = if switch_account {
+        endpoints.switch_account_prompt()
+    } else {
+        None
+    };
+    let location = messages::authorize_url(provider, &endpoints.authorize, &flow, prompt);
     let response = Response::redirect(location).header("set-cookie", flow_cookie(config, &flow));
     Decision::new(Action::Respond(response)).with_count(Count::LoginStarted)
 }
@@ -96,11 +125,15 @@ pub fn start_as_json(
     config: &Config,
     runtime: &Runtime,
     provider: &Provider,
-    return_to: String,
+    how: Start<'_>,
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    let mut decision = start(config, runtime, provider, return_to, false, now, rng);
+    let how = Start {
+        browser: false,
+        ..how
+    };
+    let mut decision = start(config, runtime, provider, how, now, rng);
     if let Action::Respond(response) = &mut decision.action {
         if let Some(location) = response.header_value("location").map(str::to_owned) {
             let cookie = response
@@ -145,9 +178,14 @@ pub fn callback(
 ) -> Decision {
     let query = req.query();
     let param = |name: &str| single_param(query, name);
+    let incident = Incident {
+        at: now,
+        request_id: req.request_id,
+    };
     let fail = |message: &str, reason: String, clear: Option<&str>| {
         let mut response = respond::error(
             &config.site,
+            incident,
             true,
             400,
             "Sign-in failed",
@@ -185,7 +223,7 @@ pub fn callback(
         provider,
         flow,
         CallbackParams { code, error, iss },
-        now,
+        incident,
     )
 }
 
@@ -200,12 +238,13 @@ fn check_callback(
     provider: &Provider,
     flow: LoginFlow,
     params: CallbackParams,
-    now: u64,
+    incident: Incident<'_>,
 ) -> Decision {
     let retry = login_url(&config.site, &flow.return_to);
     let fail = |status: u16, message: &str, reason: String| {
         let response = respond::error(
             &config.site,
+            incident,
             true,
             status,
             "Sign-in failed",
@@ -230,7 +269,7 @@ fn check_callback(
             format!("the login was started with {}", flow.provider),
         );
     }
-    let endpoints = match ready(config, runtime, provider, true, now) {
+    let endpoints = match ready(config, runtime, provider, true, incident) {
         Ok(endpoints) => endpoints,
         Err(unavailable) => return *unavailable,
     };
@@ -288,9 +327,15 @@ fn flow_cookie(config: &Config, flow: &LoginFlow) -> String {
 }
 
 #[inline(never)]
-pub(super) fn provider_gone(config: &Config, flow: &LoginFlow, browser: bool) -> Decision {
+pub(super) fn provider_gone(
+    config: &Config,
+    flow: &LoginFlow,
+    browser: bool,
+    incident: Incident<'_>,
+) -> Decision {
     let response = respond::error(
         &config.site,
+        incident,
         browser,
         500,
         "Sign-in failed",

@@ -19,18 +19,28 @@ use crate::secret::Secret;
 use crate::session::login_flow::LoginFlow;
 
 /// The URL that sends the browser to the provider.
-pub fn authorize_url(provider: &Provider, authorize: &HttpUrl, flow: &LoginFlow) -> String {
+/// `prompt` is set only to let the user pick another account.
+pub fn authorize_url(
+    provider: &Provider,
+    authorize: &HttpUrl,
+    flow: &LoginFlow,
+    prompt: Option<&str>,
+) -> String {
     let challenge = flow.code_challenge();
-    authorize.with_params([
-        ("response_type", "code"),
-        ("client_id", provider.client_id.as_str()),
-        ("redirect_uri", provider.redirect_uri.as_str()),
-        ("scope", provider.scopes.as_str()),
-        ("state", flow.state.as_str()),
-        ("nonce", flow.nonce.as_str()),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ])
+    authorize.with_params(
+        [
+            ("response_type", "code"),
+            ("client_id", provider.client_id.as_str()),
+            ("redirect_uri", provider.redirect_uri.as_str()),
+            ("scope", provider.scopes.as_str()),
+            ("state", flow.state.as_str()),
+            ("nonce", flow.nonce.as_str()),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]
+        .into_iter()
+        .chain(prompt.map(|prompt| ("prompt", prompt))),
+    )
 }
 
 /// The authorization-code exchange.
@@ -293,7 +303,7 @@ mod tests {
         let config = config("client_secret_basic", "s3cret");
         let flow = flow();
         let p = &config.providers[0];
-        let url = authorize_url(p, p.authorize_url.as_ref().unwrap(), &flow);
+        let url = authorize_url(p, p.authorize_url.as_ref().unwrap(), &flow, None);
         let (base, query) = url.split_once("?prompt=login&").unwrap();
         assert_eq!(base, "https://id.example.com/authorize");
         let params = form(query.as_bytes());

@@ -15,6 +15,13 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
+impl Identity {
+    /// How pages name the account: the email, else the username.
+    pub fn display(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.username)
+    }
+}
+
 /// The text with its first letter upper-cased (`alice` → `Alice`).
 pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();

@@ -147,7 +147,14 @@ impl FilterHttp {
             metrics.call(endpoint(&pending), outcome, millis);
         }
         let decision = self.with_runtime(|runtime| {
-            flow::on_call_reply(config, runtime, pending, reply, now_seconds())
+            flow::on_call_reply(
+                config,
+                runtime,
+                pending,
+                reply,
+                now_seconds(),
+                origin.request_id.as_deref(),
+            )
         });
         self.apply(config, decision, origin)
     }

@@ -70,7 +70,7 @@ impl Deref for Env {
 impl Env {
     /// Continues a paused login with `reply`.
     pub fn reply(&self, pending: Pending, reply: &CallReply) -> Decision {
-        flow::on_call_reply(&self.config, &self.runtime, pending, reply, NOW)
+        flow::on_call_reply(&self.config, &self.runtime, pending, reply, NOW, None)
     }
 }
 
@@ -135,6 +135,8 @@ impl Entropy for Counter {
 pub struct Browser {
     pub cookies: Vec<(String, String)>,
     pub user_agent: &'static str,
+    /// The downstream address Envoy would report.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 pub const CHROME: &str =
@@ -145,6 +147,7 @@ impl Browser {
         Self {
             cookies: Vec::new(),
             user_agent: CHROME,
+            peer: None,
         }
     }
 
@@ -152,6 +155,7 @@ impl Browser {
         Self {
             cookies: Vec::new(),
             user_agent: "curl/8.5.0",
+            peer: None,
         }
     }
 
@@ -193,7 +197,8 @@ impl Browser {
         rng: &mut Counter,
     ) -> Decision {
         let headers = self.headers(url, extra);
-        let view = RequestView::from_headers(&headers);
+        let mut view = RequestView::from_headers(&headers);
+        view.peer = self.peer;
         let decision = flow::on_request(config, &config.runtime, &view, now, rng);
         if let Action::Respond(response) = &decision.action {
             self.store(response);

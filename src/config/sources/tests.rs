@@ -105,7 +105,7 @@ fn tinyauth_v5_names_resolve_case_insensitively() {
     assert_eq!(config.providers[0].claim_names.groups, "roles");
     assert_eq!(config.apps.list[0].domains, ["who.example.com"]);
     assert!(config.apps.list[0].basic_auth.is_some());
-    assert_eq!(config.site.title, "Example");
+    assert_eq!(config.site.look.title, "Example");
     assert_eq!(config.notes.len(), 2, "{:?}", config.notes);
     assert!(config.notes[0].contains("TINYAUTH_SERVER_PORT ignored"));
 }
