@@ -3,7 +3,7 @@
 //! with identity headers; and every way it can fail.
 
 // Test-only helpers below may unwrap; the no-panic rule is for `src/`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
