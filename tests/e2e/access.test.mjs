@@ -71,7 +71,7 @@ describe('access rules', () => {
     await loginVia(b, s.url('whoami', '/'));
     const r = await b.get(s.url('vault', '/'));
     assert.equal(r.status, 403);
-    assert.match(r.body, /network address is not allowed/);
+    assert.match(r.body, /cannot be opened from your network address/);
     assert.equal(s.upstream.requests.filter((q) => q.host.startsWith('vault.')).length, 0);
     const api = await s.api().get(s.url('vault', '/'));
     assert.equal(api.status, 403);

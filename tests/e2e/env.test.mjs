@@ -78,6 +78,10 @@ test('environment errors stop the filter from loading and name the variable', as
     [{ TINYAUTH_AUTH_SESSIONMAXLIFETIME: 'forever' }, /auth\.sessionMaxLifetime: .*\(set by environment variable TINYAUTH_AUTH_SESSIONMAXLIFETIME\)/],
     [{ SESSION_EXPIRY: '60' }, /auth\.sessionExpiry: is set differently by the JSON configuration and by environment variable SESSION_EXPIRY/],
     [{ USERS: 'admin:$2a$10$hash' }, /environment variable USERS: local users are not supported/],
+    // A typo that Tinyauth would ignore, silently turning the whitelist off.
+    [{ OAUTH_WHITELST: '/@example\\.test$/' }, /environment variable OAUTH_WHITELST: .*did you mean `?OAUTH_WHITELIST`?\?/],
+    [{ GENERIC_CLIENT_SECERT: 'x' }, /environment variable GENERIC_CLIENT_SECERT: .*did you mean `?GENERIC_CLIENT_SECRET`?\?/],
+    [{ TINYAUTH_UI_BACKGROUNDIMAGE: '/background.jpg' }, /ui\.backgroundImage: `\/background\.jpg` must be an absolute http:\/\/ or https:\/\/ URL: the filter has no file server/],
   ];
   for (const [envVars, expected] of cases) {
     const config = buildEnvoyConfig({

@@ -201,16 +201,23 @@ describe('login loop', () => {
     }
   });
 
-  test('logout clears the session cookie', async () => {
+  test('logout clears the session cookie and, as in Tinyauth, leaves the Pocket ID session', async () => {
     const b = s.browser('alice');
     await loginVia(b, s.url('whoami', '/'));
     assert.ok(sessionCookie(b));
+    const endSessions = s.op.endSessionCalls.length;
     const r = await b.get(`${s.appUrl}/logout`);
     assert.equal(r.status, 200);
     assert.match(r.body, /logged out/);
     assert.equal(sessionCookie(b), undefined);
+    assert.equal(s.op.endSessionCalls.length, endSessions, 'the provider was not asked to end its session');
     const again = await b.get(s.url('whoami', '/'), { followRedirects: false });
     assert.equal(again.status, 302);
+    // The provider still knows the browser: signing in again needs no choice.
+    b.jar.delete('standin_user');
+    const back = await loginVia(b, s.url('whoami', '/'));
+    assert.equal(back.status, 200, back.body);
+    assert.equal(echoed(back)['remote-user'], 'alice');
   });
 
   test('the provider refusing the user shows an error page and no session', async () => {

@@ -22,6 +22,7 @@ describe('OIDC with the Pocket ID stand-in', () => {
           clientId: CLIENT_ID,
           clientSecret: CLIENT_SECRET,
           cluster: 'pocket_id',
+          logoutAtProvider: true,
         };
         return c;
       },
@@ -55,7 +56,7 @@ describe('OIDC with the Pocket ID stand-in', () => {
     });
   }
 
-  test('logout ends the session at the provider too (RP-initiated, with id_token_hint)', async () => {
+  test('with logoutAtProvider, logout ends the session at the provider too (RP-initiated, with id_token_hint)', async () => {
     const b = s.browser('alice');
     await loginVia(b, s.url('whoami', '/'));
     const sessionsBefore = s.op.sessions('alice').length;
