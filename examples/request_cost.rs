@@ -57,7 +57,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let session = alice::alice_session(NOW);
+    let session = alice::alice_session(&config, NOW);
     let Some(key) = config.keys.session.first() else {
         std::process::exit(1);
     };

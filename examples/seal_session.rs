@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         eprintln!("{path}: no session key");
         return ExitCode::FAILURE;
     };
-    let session = alice::alice_session(now);
+    let session = alice::alice_session(&config, now);
     println!("{}={}", config.site.cookies.session_name, session.seal(key));
     ExitCode::SUCCESS
 }

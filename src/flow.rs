@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use std::net::IpAddr;
 
-use crate::access::{self, Denial, Gate};
+use crate::access::{self, Denial, Gate, NoSession};
 use crate::config::{App, Config};
 use crate::decision::{loggable, Audit, CallReply, Forward, Level, Response};
 use crate::http::cookie;
@@ -16,14 +16,16 @@ use crate::http::pages;
 use crate::http::request::RequestView;
 use crate::http::respond::{self, host_in_scope, json_status, login_url};
 use crate::http::url::form;
-use crate::metrics::{Count, Refusal};
+use crate::metrics::{Count, Refusal, SessionEnd};
 use crate::oidc::auth_host;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::exchange;
 use crate::oidc::login;
+use crate::oidc::refresh;
 use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::Entropy;
 use crate::session::identity::Identity;
+use crate::session::refreshing;
 use crate::session::Session;
 
 /// Decides what to do with a request.
@@ -49,8 +51,42 @@ pub fn on_call_reply(
     reply: &CallReply,
     now: u64,
     request_id: Option<&str>,
+    rng: &mut dyn Entropy,
 ) -> Decision {
-    exchange::on_call_reply(config, runtime, pending, reply, now, request_id)
+    match pending {
+        Pending::Login(step) => {
+            exchange::on_call_reply(config, runtime, step, reply, now, request_id, rng)
+        }
+        Pending::Refresh {
+            request,
+            refreshing,
+        } => match refresh::on_reply(config, runtime, *refreshing, reply, now, rng) {
+            refresh::Next::Call { call, refreshing } => Decision::new(Action::Call {
+                call,
+                pending: Pending::Refresh {
+                    request,
+                    refreshing: Box::new(refreshing),
+                },
+            }),
+            refresh::Next::Done(done) => {
+                let req = request.view();
+                after_refresh(config, runtime, &req, done, now, rng)
+            }
+        },
+        Pending::Revoke { response, provider } => {
+            let decision = Decision::new(Action::Respond(*response));
+            match reply.status {
+                Some(200..=299) => decision,
+                _ => decision.with_log(
+                    Level::Warn,
+                    format!(
+                        "provider {provider}: could not revoke a logged-out session's refresh token ({})",
+                        reply.status.map_or("no answer".to_owned(), |s| format!("HTTP {s}"))
+                    ),
+                ),
+            }
+        }
+    }
 }
 
 fn protect(
@@ -82,11 +118,52 @@ fn protect(
         }
         Gate::Login => {}
     }
-    let Some(session) = access::signed_in(config, &runtime.sessions, req, now) else {
-        return unauthenticated(config, runtime, req, host, now, rng);
+    let session = match access::session_of(config, &runtime.sessions, req, now) {
+        Ok(session) => session,
+        Err(NoSession::Absent) => return unauthenticated(config, runtime, req, host, now, rng),
+        Err(NoSession::Revoked) => {
+            return unauthenticated(config, runtime, req, host, now, rng)
+                .with_count(Count::SessionEnded(SessionEnd::Revoked));
+        }
+    };
+    if session.refresh.is_some() && session.refresh_due(now, config.refresh.interval) {
+        return match refresh::begin(config, runtime, session, now) {
+            refresh::Next::Call { call, refreshing } => Decision::new(Action::Call {
+                call,
+                pending: Pending::Refresh {
+                    request: req.pause(),
+                    refreshing: Box::new(refreshing),
+                },
+            }),
+            refresh::Next::Done(done) => after_refresh(config, runtime, req, done, now, rng),
+        };
+    }
+    admit(config, req, host, app, client, session, None, now)
+}
+
+/// A signed-in request: refused by the app's rules, or forwarded with the
+/// user's identity. `cookie` is a new value of the session (from a refresh)
+/// that the browser must get.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts that protect() already worked out"
+)]
+fn admit(
+    config: &Config,
+    req: &RequestView<'_>,
+    host: &str,
+    app: Option<&App>,
+    client: Option<IpAddr>,
+    session: Session,
+    cookie: Option<String>,
+    now: u64,
+) -> Decision {
+    let set_cookie = |value: &str| {
+        let max_age = session.expires_at.saturating_sub(now);
+        respond::session_cookie(&config.site, value, max_age)
     };
     if let Err(denial) = access::authorize(config, app, &session.identity) {
-        return forbidden(
+        let mut decision = forbidden(
             config,
             req,
             host,
@@ -95,14 +172,98 @@ fn protect(
             denial,
             client,
         );
+        if let (Some(cookie), Action::Respond(response)) = (&cookie, &mut decision.action) {
+            response
+                .headers
+                .push(("set-cookie".into(), set_cookie(cookie)));
+        }
+        return decision;
     }
-    let (forward, renewed) = forward(config, req, app, Some(session), now);
+    let fresh = cookie.map(|value| set_cookie(&value));
+    let (mut forward, renewed) = forward(config, req, app, Some(session), now);
+    if let (Some(fresh), false) = (fresh, renewed) {
+        forward.response_headers.push(("set-cookie".into(), fresh));
+    }
     let decision = Decision::new(Action::Forward(forward)).with_count(Count::AllowedSession);
     if renewed {
         decision.with_count(Count::SessionRenewed)
     } else {
         decision
     }
+}
+
+/// The request of a session that was due for a re-check, once the re-check
+/// came out: decided on the refreshed identity, sent to sign in again when
+/// the session ended, or refused for now when the provider could not confirm
+/// it past the grace period.
+fn after_refresh(
+    config: &Config,
+    runtime: &Runtime,
+    req: &RequestView<'_>,
+    done: refresh::Done,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> Decision {
+    let refresh::Done {
+        outcome,
+        counts,
+        log,
+        audit,
+    } = done;
+    let host = req.host();
+    let app = access::find_app(config, &host);
+    let set_cookie = |value: &str, session_expires: u64| {
+        respond::session_cookie(&config.site, value, session_expires.saturating_sub(now))
+    };
+    let mut decision = match outcome {
+        refresh::Outcome::Continue { session, cookie } => {
+            let client = if config.uses_client_ip {
+                client_ip(req.peer, req.forwarded_for, &config.trusted_proxies)
+            } else {
+                None
+            };
+            admit(config, req, &host, app, client, *session, cookie, now)
+        }
+        refresh::Outcome::Ended => {
+            let mut decision = unauthenticated(config, runtime, req, &host, now, rng);
+            if let Action::Respond(response) = &mut decision.action {
+                response.headers.push((
+                    "set-cookie".into(),
+                    respond::clear_session_cookie(&config.site),
+                ));
+            }
+            decision
+        }
+        refresh::Outcome::Unverified { cookie } => {
+            let mut response = respond::error(
+                &config.site,
+                pages::Incident {
+                    at: now,
+                    request_id: req.request_id,
+                },
+                req.is_browser(),
+                503,
+                "Sign-in cannot be checked",
+                "Your sign-in could not be confirmed with the sign-in provider for a while. \
+Please try again in a few minutes.",
+                &original_url(config, req),
+            )
+            .header("retry-after", refreshing::RETRY_SECONDS.to_string());
+            if let Some(cookie) = cookie {
+                let expires = crate::session::Session::open(&cookie, &config.keys.session)
+                    .map_or(now, |s| s.expires_at);
+                response = response.header("set-cookie", set_cookie(&cookie, expires));
+            }
+            Decision::new(Action::Respond(response))
+        }
+    };
+    decision.counts.extend(counts);
+    decision.log.extend(log);
+    if let Some(mut audit) = audit {
+        audit.app = app.map(|app| app.name.clone()).unwrap_or_default();
+        decision.audit = Some(audit);
+    }
+    decision
 }
 
 /// The header edits for a request that goes upstream: client-sent identity

@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod secret;
 pub mod session;
+pub mod shared;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -66,6 +66,28 @@ pub enum Count {
     Logout,
     /// A session cookie renewed on its sliding window.
     SessionRenewed,
+    /// A session's identity re-checked with the provider and re-issued.
+    SessionRefreshed,
+    /// A re-check that could not reach the provider (or got junk): the
+    /// session goes on within `auth.refreshGrace`.
+    RefreshFailed,
+    /// A session ended, and why.
+    SessionEnded(SessionEnd),
+}
+
+/// Why a session ended before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The provider refused the refresh (user disabled or deleted, token
+    /// revoked).
+    Refused,
+    /// The refreshed identity no longer passes the whitelist.
+    Whitelist,
+    /// The provider could not confirm it for longer than the grace period.
+    Unverified,
+    /// Logged out (a copied cookie), or ended by `sessionsNotBefore` /
+    /// `revokedUsers`.
+    Revoked,
 }
 
 impl Count {
@@ -94,6 +116,12 @@ impl Count {
         Self::LoginFailed(LoginFailure::Internal),
         Self::Logout,
         Self::SessionRenewed,
+        Self::SessionRefreshed,
+        Self::RefreshFailed,
+        Self::SessionEnded(SessionEnd::Refused),
+        Self::SessionEnded(SessionEnd::Whitelist),
+        Self::SessionEnded(SessionEnd::Unverified),
+        Self::SessionEnded(SessionEnd::Revoked),
     ];
 
     /// Its place in [`Count::ALL`].
@@ -132,6 +160,12 @@ impl Count {
             Self::LoginFailed(LoginFailure::Internal) => "tinyauth.logins.failed.internal",
             Self::Logout => "tinyauth.logouts",
             Self::SessionRenewed => "tinyauth.sessions.renewed",
+            Self::SessionRefreshed => "tinyauth.sessions.refreshed",
+            Self::RefreshFailed => "tinyauth.sessions.refresh_failed",
+            Self::SessionEnded(SessionEnd::Refused) => "tinyauth.sessions.ended.refused",
+            Self::SessionEnded(SessionEnd::Whitelist) => "tinyauth.sessions.ended.whitelist",
+            Self::SessionEnded(SessionEnd::Unverified) => "tinyauth.sessions.ended.unverified",
+            Self::SessionEnded(SessionEnd::Revoked) => "tinyauth.sessions.ended.revoked",
         }
     }
 }
@@ -143,6 +177,7 @@ pub enum Endpoint {
     Jwks,
     Token,
     UserInfo,
+    Revocation,
 }
 
 /// How a provider call ended.
@@ -157,7 +192,13 @@ pub enum CallOutcome {
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 4] = [Self::Discovery, Self::Jwks, Self::Token, Self::UserInfo];
+    pub const ALL: [Self; 5] = [
+        Self::Discovery,
+        Self::Jwks,
+        Self::Token,
+        Self::UserInfo,
+        Self::Revocation,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -165,6 +206,7 @@ impl Endpoint {
             Self::Jwks => "jwks",
             Self::Token => "token",
             Self::UserInfo => "userinfo",
+            Self::Revocation => "revocation",
         }
     }
 

@@ -78,6 +78,8 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
             identity: user(who),
             created_at: NOW,
             expires_at: NOW + 3600,
+            checked_at: NOW,
+            refresh: None,
         };
         let cookie = session.seal(&config.keys.session[0]);
         headers.push((
@@ -267,6 +269,8 @@ fn app_headers_and_basic_auth_reach_the_upstream_and_replace_client_copies() {
                 identity: user(who),
                 created_at: NOW,
                 expires_at: NOW + 3600,
+                checked_at: NOW,
+                refresh: None,
             };
             headers.push((
                 "cookie".to_owned(),

@@ -31,7 +31,7 @@ fn expect() -> Expectations<'static> {
     Expectations {
         issuer: ISSUER,
         client_id: CLIENT,
-        nonce: NONCE,
+        nonce: Some(NONCE),
         now: NOW,
         skew: 60,
     }

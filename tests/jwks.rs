@@ -134,7 +134,7 @@ fn expect() -> Expectations<'static> {
     Expectations {
         issuer: ISSUER,
         client_id: "tinyauth",
-        nonce: "n",
+        nonce: Some("n"),
         now: NOW,
         skew: 60,
     }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use crate::config::{App, Config, Policy};
 use crate::metrics::Refusal;
 use crate::session::identity::Identity;
-pub use signed_in::{signed_in, whitelisted};
+pub use signed_in::{session_of, signed_in, whitelisted, NoSession};
 
 /// Why a request was refused. `Display` is for logs; pages use
 /// [`Denial::public_reason`].

@@ -1,26 +1,48 @@
-//! The valid session a request carries, and the email whitelist that must
-//! still admit it: checked at login and again on every request, so removing an
+//! The valid session a request carries: its cookie, the email whitelist that must
+//! still admit it, and the revocations (logouts, `sessionsNotBefore`,
+//! `revokedUsers`) that must not name it: checked on every request, so removing an
 //! address from the whitelist ends its sessions.
 
 use crate::config::{Config, Provider};
 use crate::http::cookie;
 use crate::http::request::RequestView;
-use crate::session::cache::Verified;
 use crate::session::identity::Identity;
 use crate::session::Session;
+use crate::session::Sessions;
 
-/// The valid session the request carries, if any (`verified` remembers the
-/// cookie values this VM has checked). The email whitelist is checked again,
-/// so removing someone from it ends their sessions.
+/// The valid session the request carries, if any. The email whitelist is
+/// checked again, so removing someone from it ends their sessions.
 pub fn signed_in(
     config: &Config,
-    verified: &Verified,
+    sessions: &Sessions,
     req: &RequestView<'_>,
     now: u64,
 ) -> Option<Session> {
-    cookie::values(&req.cookies, &config.site.cookies.session_name)
+    session_of(config, sessions, req, now).ok()
+}
+
+/// Why a request has no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSession {
+    /// No valid cookie (none, expired, forged, or refused by the whitelist).
+    Absent,
+    /// A valid cookie of a session that was logged out, or that
+    /// `auth.sessionsNotBefore` / `auth.revokedUsers` ended.
+    Revoked,
+}
+
+/// [`signed_in`], saying why there is none.
+pub fn session_of(
+    config: &Config,
+    sessions: &Sessions,
+    req: &RequestView<'_>,
+    now: u64,
+) -> Result<Session, NoSession> {
+    let mut revoked = false;
+    let found = cookie::values(&req.cookies, &config.site.cookies.session_name)
         .filter_map(|value| {
-            verified
+            sessions
+                .verified
                 .open_at(
                     value,
                     &config.keys.session,
@@ -30,10 +52,28 @@ pub fn signed_in(
                 .ok()
         })
         .find(|session| {
-            config
-                .provider(&session.identity.provider)
-                .is_some_and(|provider| whitelisted(config, provider, &session.identity).is_ok())
-        })
+            let identity = &session.identity;
+            let allowed = config
+                .provider(&identity.provider)
+                .is_some_and(|provider| whitelisted(config, provider, identity).is_ok());
+            if !allowed {
+                return false;
+            }
+            let ended = config.revocations.ends(
+                session.created_at,
+                &identity.username,
+                identity.email.as_deref(),
+            ) || sessions
+                .revoked
+                .contains(&*sessions.shared, &session.login, now);
+            revoked |= ended;
+            !ended
+        });
+    match found {
+        Some(session) => Ok(session),
+        None if revoked => Err(NoSession::Revoked),
+        None => Err(NoSession::Absent),
+    }
 }
 
 /// The email whitelist that applies to `provider` (its own, else the global one).

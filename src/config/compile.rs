@@ -11,9 +11,12 @@ use crate::session::crypto::{sha256, Key};
 
 use super::raw::{self, ListValue, RawApp, RawConfig};
 use super::{app, provider};
-use super::{Apps, Config, ConfigError, IpRules, Keys, Policy, MIN_SECRET_BYTES};
+use super::{
+    Apps, Config, ConfigError, IpRules, Keys, Policy, RefreshPolicy, Revocations, MIN_SECRET_BYTES,
+};
 use crate::http::pages::Look;
 use crate::http::respond::{Cookies, Site};
+use crate::session::refresh_token::TokenKey;
 
 #[inline(never)]
 pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -35,6 +38,12 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             format!("must be 0 (off) or at least auth.sessionExpiry ({session_expiry})"),
         ));
     }
+    let refresh_interval = raw.auth.refresh_interval.map_or(900, |s| s.0);
+    let refresh = RefreshPolicy {
+        interval: refresh_interval,
+        grace: raw.auth.refresh_grace.map_or(refresh_interval, |s| s.0),
+    };
+    let revocations = compile_revocations(&raw.auth)?;
     let policy = match raw.auth.acls.policy.as_deref().map(str::trim) {
         None | Some("" | "allow") => Policy::Allow,
         Some("deny") => Policy::Deny,
@@ -90,6 +99,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         keys,
         session_expiry,
         session_max_lifetime,
+        refresh,
+        revocations,
         policy,
         trusted_proxies,
         ip,
@@ -101,6 +112,26 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         clusters: raw.clusters,
         notes: Vec::new(),
         warnings: Vec::new(),
+    })
+}
+
+/// `auth.sessionsNotBefore` and `auth.revokedUsers` (names compared without
+/// letter case, as emails are).
+fn compile_revocations(auth: &raw::RawAuth) -> Result<Revocations, ConfigError> {
+    let mut users = BTreeMap::new();
+    for (name, at) in &auth.revoked_users {
+        let key = name.trim().to_lowercase();
+        if key.is_empty() {
+            return Err(ConfigError::new(
+                "auth.revokedUsers",
+                "has an empty username or email",
+            ));
+        }
+        users.insert(key, at.0);
+    }
+    Ok(Revocations {
+        not_before: auth.sessions_not_before.map_or(0, |t| t.0),
+        users,
     })
 }
 
@@ -316,6 +347,10 @@ fn compile_keys(secret: Option<&str>, previous: Option<&ListValue>) -> Result<Ke
         flow: secrets
             .iter()
             .map(|s| Key::derive(s.as_bytes(), "login-flow"))
+            .collect(),
+        refresh_token: secrets
+            .iter()
+            .map(|s| TokenKey::derive(s.as_bytes()))
             .collect(),
     })
 }

@@ -26,6 +26,7 @@ use crate::http::respond::Site;
 use crate::http::url::HttpUrl;
 use crate::secret::Secret;
 use crate::session::crypto::Key;
+use crate::session::refresh_token::TokenKey;
 
 pub use filter::{Case, Filter, Pattern};
 use raw::RawConfig;
@@ -227,6 +228,46 @@ impl IpRules {
 pub struct Keys {
     pub session: Vec<Key>,
     pub flow: Vec<Key>,
+    /// Encrypt the refresh token inside the session cookie.
+    pub refresh_token: Vec<TokenKey>,
+}
+
+/// How often a session's identity is re-checked with the provider
+/// (`auth.refreshInterval`, 0 = never) and how long it outlives a re-check
+/// that could not reach the provider (`auth.refreshGrace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    pub interval: u64,
+    pub grace: u64,
+}
+
+/// Sessions ended by configuration, applied on every request: those that
+/// logged in before `auth.sessionsNotBefore`, and a user's that logged in
+/// before their `auth.revokedUsers` time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocations {
+    pub not_before: u64,
+    /// Lower-cased username or email → time.
+    pub users: BTreeMap<String, u64>,
+}
+
+impl Revocations {
+    /// Whether a session of `username`/`email` that logged in at `logged_in_at`
+    /// is ended by configuration.
+    pub fn ends(&self, logged_in_at: u64, username: &str, email: Option<&str>) -> bool {
+        if logged_in_at < self.not_before {
+            return true;
+        }
+        if self.users.is_empty() {
+            return false;
+        }
+        let revoked_at = |name: &str| self.users.get(&name.to_lowercase()).copied();
+        [Some(username), email]
+            .into_iter()
+            .flatten()
+            .filter_map(revoked_at)
+            .any(|at| logged_in_at < at)
+    }
 }
 
 /// The compiled configuration.
@@ -238,6 +279,8 @@ pub struct Config {
     pub session_expiry: u64,
     /// `0` means no absolute limit.
     pub session_max_lifetime: u64,
+    pub refresh: RefreshPolicy,
+    pub revocations: Revocations,
     pub policy: Policy,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: IpList,

@@ -52,6 +52,14 @@ pub(crate) struct RawAuth {
     pub trusted_proxies: Option<ListValue>,
     #[serde(deserialize_with = "section")]
     pub ip: RawIp,
+    /// Seconds between re-checks of a session's identity with the provider.
+    pub refresh_interval: Option<Seconds>,
+    /// How long a session outlives a failed re-check (provider unreachable).
+    pub refresh_grace: Option<Seconds>,
+    pub sessions_not_before: Option<Timestamp>,
+    /// Username or email → sessions that logged in before it are refused.
+    #[serde(deserialize_with = "section")]
+    pub revoked_users: BTreeMap<String, Timestamp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,47 +287,96 @@ pub(crate) struct Seconds(pub u64);
 /// Doubles hold whole numbers exactly only up to 2⁵³; stay well below.
 const LARGEST_WHOLE_DOUBLE: f64 = 9_000_000_000_000_000.0;
 
+struct SecondsVisitor;
+
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SecondsVisitor;
-        impl Visitor<'_> for SecondsVisitor {
-            type Value = Seconds;
+        deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
+impl Visitor<'_> for SecondsVisitor {
+    type Value = Seconds;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-negative whole number")
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Seconds, E> {
+        Ok(Seconds(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Seconds, E> {
+        u64::try_from(value)
+            .map(Seconds)
+            .map_err(|_| E::custom("must not be negative"))
+    }
+
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "the value is checked to be a whole number in 0..2⁵³ first"
+    )]
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Seconds, E> {
+        if value.fract() == 0.0 && (0.0..LARGEST_WHOLE_DOUBLE).contains(&value) {
+            Ok(Seconds(value as u64))
+        } else {
+            Err(E::custom("must be a non-negative whole number"))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Seconds, E> {
+        text.trim()
+            .parse::<u64>()
+            .map(Seconds)
+            .map_err(|_| E::custom(format!("`{text}` is not a non-negative whole number")))
+    }
+}
+
+/// A point in time: Unix seconds (a number or digits) or an RFC 3339 time
+/// (`2026-12-07T10:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timestamp(pub u64);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimestampVisitor;
+        impl Visitor<'_> for TimestampVisitor {
+            type Value = Timestamp;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative whole number")
+                f.write_str("Unix seconds or an RFC 3339 time such as 2026-12-07T10:00:00Z")
             }
 
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Seconds, E> {
-                Ok(Seconds(value))
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp(value))
             }
 
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Seconds, E> {
-                u64::try_from(value)
-                    .map(Seconds)
-                    .map_err(|_| E::custom("must not be negative"))
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Timestamp, E> {
+                SecondsVisitor.visit_i64(value).map(|s| Timestamp(s.0))
             }
 
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                reason = "the value is checked to be a whole number in 0..2⁵³ first"
-            )]
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Seconds, E> {
-                if value.fract() == 0.0 && (0.0..LARGEST_WHOLE_DOUBLE).contains(&value) {
-                    Ok(Seconds(value as u64))
-                } else {
-                    Err(E::custom("must be a non-negative whole number"))
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Timestamp, E> {
+                SecondsVisitor.visit_f64(value).map(|s| Timestamp(s.0))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                let text = text.trim();
+                if let Ok(seconds) = text.parse::<u64>() {
+                    return Ok(Timestamp(seconds));
                 }
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Seconds, E> {
-                text.trim()
-                    .parse::<u64>()
-                    .map(Seconds)
-                    .map_err(|_| E::custom(format!("`{text}` is not a non-negative whole number")))
+                humantime::parse_rfc3339_weak(text)
+                    .ok()
+                    .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|since| Timestamp(since.as_secs()))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "`{text}` is neither Unix seconds nor an RFC 3339 time (2026-12-07T10:00:00Z)"
+                        ))
+                    })
             }
         }
-        deserializer.deserialize_any(SecondsVisitor)
+        deserializer.deserialize_any(TimestampVisitor)
     }
 }
 

@@ -89,6 +89,10 @@ pub(crate) const ROOT: Shape = Object(&[
             ("acls", Object(&[("policy", Leaf)])),
             ("trustedProxies", Leaf),
             ("ip", Object(IP)),
+            ("refreshInterval", Leaf),
+            ("refreshGrace", Leaf),
+            ("sessionsNotBefore", Leaf),
+            ("revokedUsers", KeyedBy(&Leaf)),
         ]),
     ),
     (

@@ -33,7 +33,51 @@ pub struct RequestView<'a> {
     pub peer: Option<IpAddr>,
 }
 
+/// A request kept while it waits for the provider (its session being
+/// re-checked): the view's fields as header pairs, from which the same view is
+/// built again when the reply comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PausedRequest {
+    headers: Vec<(String, String)>,
+    peer: Option<IpAddr>,
+}
+
+impl PausedRequest {
+    pub fn view(&self) -> RequestView<'_> {
+        let mut view = RequestView::from_headers(&self.headers);
+        view.peer = self.peer;
+        view
+    }
+}
+
 impl<'a> RequestView<'a> {
+    /// Keeps what this view holds, to decide the request later.
+    pub fn pause(&self) -> PausedRequest {
+        let mut headers: Vec<(String, String)> = [
+            (":method", Some(self.method)),
+            (":authority", Some(self.authority)),
+            (":path", Some(self.path)),
+            ("cookie", Some(&*self.cookies).filter(|c| !c.is_empty())),
+            ("accept", self.accept),
+            ("user-agent", self.user_agent),
+            ("sec-fetch-mode", self.sec_fetch_mode),
+            ("x-forwarded-for", self.forwarded_for),
+            ("x-request-id", self.request_id),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
+        .collect();
+        headers.extend(
+            self.spoofed_identity
+                .iter()
+                .map(|name| ((*name).to_owned(), String::new())),
+        );
+        PausedRequest {
+            headers,
+            peer: self.peer,
+        }
+    }
+
     /// Builds the view from `(name, value)` pairs with lower-case names, as Envoy
     /// hands them over.
     pub fn from_headers(headers: &'a [(String, String)]) -> Self {
@@ -143,6 +187,31 @@ pub fn strip_port(authority: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paused_request_gives_back_the_same_view() {
+        let headers: Vec<(String, String)> = [
+            (":method", "GET"),
+            (":authority", "App.example.com:8443"),
+            (":path", "/a?b=1"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+            ("accept", "text/html"),
+            ("user-agent", "curl"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-request-id", "r1"),
+            ("remote-user", "mallory"),
+            ("x-other", "ignored"),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+        let mut view = RequestView::from_headers(&headers);
+        view.peer = Some("192.0.2.1".parse().unwrap());
+        let paused = view.pause();
+        let again = paused.view();
+        assert_eq!(format!("{view:?}"), format!("{again:?}"));
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::access::signed_in;
 use crate::config::Config;
-use crate::decision::{Audit, Response};
+use crate::decision::{loggable, Audit, Level, Response};
 use crate::http::cookie;
 use crate::http::pages::{self, LoginOption};
 use crate::http::request::RequestView;
@@ -17,9 +17,10 @@ use crate::http::url::single_param;
 use crate::metrics::Count;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::login;
-use crate::oidc::{Action, Decision};
+use crate::oidc::messages;
+use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::Entropy;
-use crate::session::Session;
+use crate::session::{refresh_token, Session};
 
 const START_PREFIX: &str = "/api/oauth/start/";
 /// Tinyauth's JSON variant of the start endpoint.
@@ -43,9 +44,11 @@ pub fn handle(
         let session = signed_in(config, &runtime.sessions, req, now);
         return local_logout(
             config,
+            runtime,
             session.as_ref(),
             json_status(200, "Logout successful"),
             String::new(),
+            now,
         );
     }
     if !read_only {
@@ -226,9 +229,11 @@ fn switch_account(
     }
     let mut logout = local_logout(
         config,
+        runtime,
         session.as_ref(),
         response,
         "switching account".into(),
+        now,
     );
     logout.counts.extend(next.counts);
     logout.log.extend(next.log);
@@ -272,29 +277,88 @@ fn health(config: &Config, runtime: &Runtime, now: u64) -> Decision {
     Decision::new(Action::Respond(response))
 }
 
-/// Clears the session cookie and the kept ID token; counted, and one audit
-/// line naming the user when there was a session.
+/// Clears the session cookie and the kept ID token, and ends the session on
+/// every VM of this Envoy even for a copy of the cookie (shared data); when
+/// the session holds a refresh token and the provider can revoke it (RFC
+/// 7009), the response waits for that, so no other Envoy can refresh it.
+/// Counted, and one audit line naming the user when there was a session.
 fn local_logout(
     config: &Config,
+    runtime: &Runtime,
     session: Option<&Session>,
     response: Response,
     reason: String,
+    now: u64,
 ) -> Decision {
     let response = response
         .header("set-cookie", respond::clear_session_cookie(&config.site))
         .header("set-cookie", respond::id_token_cookie(&config.site, "", 0));
+    let mut log = None;
+    if let Some(session) = session {
+        // A copy renewed up to now expires by now + sessionExpiry at the latest.
+        let mut until = now.saturating_add(config.session_expiry);
+        if config.session_max_lifetime != 0 {
+            until = until.min(
+                session
+                    .created_at
+                    .saturating_add(config.session_max_lifetime),
+            );
+        }
+        let sessions = &runtime.sessions;
+        if !sessions
+            .revoked
+            .revoke(&*sessions.shared, &session.login, until, now)
+        {
+            log = Some(format!(
+                "could not record the logout of {} for the other workers (shared data busy)",
+                loggable(&session.identity.username)
+            ));
+        }
+    }
+    let revocation = session.and_then(|session| {
+        let index = config.provider_index(&session.identity.provider)?;
+        let provider = config.providers.get(index)?;
+        let endpoint = runtime
+            .providers
+            .get(index)?
+            .endpoints
+            .as_ref()?
+            .revocation
+            .as_ref()?;
+        let token = refresh_token::open(
+            &config.keys.refresh_token,
+            &session.login,
+            session.refresh.as_deref()?,
+        )?;
+        Some((
+            messages::revocation_request(provider, endpoint, &token),
+            provider.id.clone(),
+        ))
+    });
+    let action = match revocation {
+        Some((call, provider)) => Action::Call {
+            call,
+            pending: Pending::Revoke {
+                response: Box::new(response),
+                provider,
+            },
+        },
+        None => Action::Respond(response),
+    };
     let identity = session.map(|s| &s.identity);
-    Decision::new(Action::Respond(response))
-        .with_count(Count::Logout)
-        .with_audit(Audit {
-            event: "logout",
-            decision: "allow",
-            reason,
-            user: identity.map(|id| id.username.clone()).unwrap_or_default(),
-            email: identity.and_then(|id| id.email.clone()).unwrap_or_default(),
-            provider: identity.map(|id| id.provider.clone()).unwrap_or_default(),
-            app: String::new(),
-        })
+    let mut decision = Decision::new(action);
+    if let Some(log) = log {
+        decision = decision.with_log(Level::Error, log);
+    }
+    decision.with_count(Count::Logout).with_audit(Audit {
+        event: "logout",
+        decision: "allow",
+        reason,
+        user: identity.map(|id| id.username.clone()).unwrap_or_default(),
+        email: identity.and_then(|id| id.email.clone()).unwrap_or_default(),
+        provider: identity.map(|id| id.provider.clone()).unwrap_or_default(),
+        app: String::new(),
+    })
 }
 
 /// `GET /logout`: ends the local session and, when the provider offers it,
@@ -335,17 +399,21 @@ fn logout(
     if let Some((provider, location)) = provider_logout {
         return local_logout(
             config,
+            runtime,
             session.as_ref(),
             Response::redirect(location),
             format!("continues at provider {provider}"),
+            now,
         );
     }
     let page = pages::logged_out(&config.site.look, &login_url(&config.site, ""));
     local_logout(
         config,
+        runtime,
         session.as_ref(),
         Response::new(200).html(page),
         String::new(),
+        now,
     )
 }
 

@@ -9,7 +9,8 @@
 use serde::Deserialize;
 
 use crate::document;
-use crate::session::cache::Verified;
+use crate::session::Sessions;
+use crate::shared::Shared;
 
 use crate::config::{Config, Endpoint, Provider};
 use crate::decision::{CallReply, Level, LogLine, OutboundCall};
@@ -80,8 +81,9 @@ pub struct ProviderState {
 #[derive(Debug, Clone, Default)]
 pub struct Runtime {
     pub providers: Vec<ProviderState>,
-    /// Session cookies this VM has already verified.
-    pub sessions: Verified,
+    /// Verified cookies, logged-out sessions, and the state shared with the
+    /// other VMs.
+    pub sessions: Sessions,
 }
 
 /// Which document a background call fetches.
@@ -127,6 +129,12 @@ impl Runtime {
     /// The initial state: providers whose every endpoint is configured (and
     /// that need no key set) are ready at once.
     pub fn new(config: &Config) -> Self {
+        Self::with_shared(config, Shared::default())
+    }
+
+    /// The initial state, sharing `shared` with the other VMs.
+    pub fn with_shared(config: &Config, shared: Shared) -> Self {
+        crate::session::refreshing::prepare(&*shared);
         Self {
             providers: config
                 .providers
@@ -140,7 +148,10 @@ impl Runtime {
                     ..ProviderState::default()
                 })
                 .collect(),
-            sessions: Verified::default(),
+            sessions: Sessions {
+                shared,
+                ..Sessions::default()
+            },
         }
     }
 

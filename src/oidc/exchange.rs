@@ -2,6 +2,8 @@
 //! JWKS refetch for an unknown key), the claims from userinfo or the ID token,
 //! the whitelist, and the session cookie that ends it.
 
+use std::cell::RefCell;
+
 use crate::document::Object;
 
 use crate::access;
@@ -17,34 +19,36 @@ use crate::oidc::id_token::{self, Expectations, Rejected};
 use crate::oidc::jwks::Jwks;
 use crate::oidc::login::provider_gone;
 use crate::oidc::messages::{self, ProviderFailure};
-use crate::oidc::{failed_login, Action, Decision, Pending, Tokens};
+use crate::oidc::{failed_login, Action, Decision, LoginStep, Pending, Tokens};
+use crate::session::crypto::Entropy;
 use crate::session::identity::Identity;
 use crate::session::login_flow::LoginFlow;
-use crate::session::{self, Session};
+use crate::session::{self, refresh_token, Session};
 
 /// Continues a paused login with the provider's reply.
 pub fn on_call_reply(
     config: &Config,
     runtime: &Runtime,
-    pending: Pending,
+    pending: LoginStep,
     reply: &CallReply,
     now: u64,
     request_id: Option<&str>,
+    rng: &mut dyn Entropy,
 ) -> Decision {
     let incident = Incident {
         at: now,
         request_id,
     };
     let flow = match &pending {
-        Pending::Token { flow, .. }
-        | Pending::Keys { flow, .. }
-        | Pending::UserInfo { flow, .. } => flow,
+        LoginStep::Token { flow, .. }
+        | LoginStep::Keys { flow, .. }
+        | LoginStep::UserInfo { flow, .. } => flow,
     };
     let (Some(index), Some(provider)) = (
         config.provider_index(&flow.provider),
         config.provider(&flow.provider),
     ) else {
-        let browser = !matches!(&pending, Pending::Token { browser: false, .. });
+        let browser = !matches!(&pending, LoginStep::Token { browser: false, .. });
         return provider_gone(config, flow, browser, incident);
     };
     let login = Login {
@@ -54,13 +58,14 @@ pub fn on_call_reply(
         index,
         now,
         request_id,
+        rng: RefCell::new(rng),
     };
     match pending {
-        Pending::Token { flow, browser } => match messages::parse_token_response(reply) {
+        LoginStep::Token { flow, browser } => match messages::parse_token_response(reply) {
             Ok(tokens) => login.verify(flow, browser, tokens, None),
             Err(failure) => login.failed(&flow, browser, "token", &failure),
         },
-        Pending::Keys {
+        LoginStep::Keys {
             flow,
             browser,
             tokens,
@@ -80,7 +85,7 @@ pub fn on_call_reply(
                 Err(failure) => login.failed(&flow, browser, "JWKS", &failure),
             }
         }
-        Pending::UserInfo {
+        LoginStep::UserInfo {
             flow,
             browser,
             tokens,
@@ -117,6 +122,8 @@ struct Login<'a> {
     index: usize,
     now: u64,
     request_id: Option<&'a str>,
+    /// Encrypts the refresh token kept in the session.
+    rng: RefCell<&'a mut dyn Entropy>,
 }
 
 impl Login<'_> {
@@ -160,7 +167,7 @@ impl Login<'_> {
         let expect = Expectations {
             issuer: &endpoints.issuer,
             client_id: &self.provider.client_id,
-            nonce: &flow.nonce,
+            nonce: Some(&flow.nonce),
             now: self.now,
             skew: self.provider.clock_skew,
         };
@@ -177,11 +184,11 @@ impl Login<'_> {
                         );
                         Decision::new(Action::Call {
                             call,
-                            pending: Pending::Keys {
+                            pending: Pending::Login(LoginStep::Keys {
                                 flow,
                                 browser,
                                 tokens,
-                            },
+                            }),
                         })
                         .with_update(RuntimeUpdate::KidRefetch {
                             provider: self.index,
@@ -218,12 +225,12 @@ impl Login<'_> {
                     messages::userinfo_request(self.provider, userinfo, &tokens.access_token);
                 Decision::new(Action::Call {
                     call,
-                    pending: Pending::UserInfo {
+                    pending: Pending::Login(LoginStep::UserInfo {
                         flow,
                         browser,
                         tokens,
                         id_claims,
-                    },
+                    }),
                 })
             }
         }
@@ -306,11 +313,24 @@ impl Login<'_> {
                 .map(|app| app.name.clone())
                 .unwrap_or_default(),
         };
+        let login = flow.id().to_owned();
+        // Kept only when sessions are re-checked with the provider.
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .filter(|_| config.refresh.interval != 0)
+            .and_then(|token| {
+                let key = config.keys.refresh_token.first()?;
+                let mut rng = self.rng.try_borrow_mut().ok()?;
+                refresh_token::seal(key, &login, token, &mut **rng).ok()
+            });
         let session = Session {
-            login: flow.id().to_owned(),
+            login,
             identity,
             created_at: now,
             expires_at,
+            checked_at: now,
+            refresh,
         };
         let Some(key) = config.keys.session.first() else {
             return provider_gone(config, flow, browser, self.incident());

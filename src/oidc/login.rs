@@ -12,7 +12,7 @@ use crate::http::url::single_param;
 use crate::metrics::{Count, LoginFailure};
 use crate::oidc::discovery::{Endpoints, Runtime};
 use crate::oidc::messages::{self, printable};
-use crate::oidc::{failed_login, Action, Decision, Pending};
+use crate::oidc::{failed_login, Action, Decision, LoginStep, Pending};
 use crate::session::crypto::{ct_eq, Entropy};
 use crate::session::login_flow::{flow_id, LoginFlow};
 
@@ -308,10 +308,10 @@ fn check_callback(
     let call = messages::token_request(provider, &endpoints.token, &code, &flow);
     Decision::new(Action::Call {
         call,
-        pending: Pending::Token {
+        pending: Pending::Login(LoginStep::Token {
             flow,
             browser: true,
-        },
+        }),
     })
 }
 

@@ -54,13 +54,53 @@ pub fn token_request(
     code: &str,
     flow: &LoginFlow,
 ) -> OutboundCall {
-    let mut params = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", provider.redirect_uri.as_str()),
-        ("code_verifier", flow.verifier.as_str()),
-    ];
-    let mut headers = base_headers("POST", token);
+    client_call(
+        provider,
+        token,
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", provider.redirect_uri.as_str()),
+            ("code_verifier", flow.verifier.as_str()),
+        ],
+    )
+}
+
+/// A session's re-check: the refresh-token grant (RFC 6749 §6).
+pub fn refresh_request(provider: &Provider, token: &Endpoint, refresh: &Secret) -> OutboundCall {
+    client_call(
+        provider,
+        token,
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose()),
+        ],
+    )
+}
+
+/// A logout's revocation of the session's refresh token (RFC 7009).
+pub fn revocation_request(
+    provider: &Provider,
+    revocation: &Endpoint,
+    refresh: &Secret,
+) -> OutboundCall {
+    client_call(
+        provider,
+        revocation,
+        vec![
+            ("token", refresh.expose()),
+            ("token_type_hint", "refresh_token"),
+        ],
+    )
+}
+
+/// A form POST authenticated as the client (`tokenAuthMethod`).
+fn client_call<'a>(
+    provider: &'a Provider,
+    endpoint: &Endpoint,
+    mut params: Vec<(&'a str, &'a str)>,
+) -> OutboundCall {
+    let mut headers = base_headers("POST", endpoint);
     headers.push((
         "content-type".into(),
         "application/x-www-form-urlencoded".into(),
@@ -87,7 +127,7 @@ pub fn token_request(
         _ => params.push(("client_id", provider.client_id.as_str())),
     }
     OutboundCall {
-        cluster: token.cluster.clone(),
+        cluster: endpoint.cluster.clone(),
         headers,
         body: Some(form(params).into_bytes()),
         timeout_ms: provider.timeout_ms,
@@ -173,6 +213,7 @@ struct TokenResponse {
     access_token: Option<String>,
     token_type: Option<String>,
     id_token: Option<String>,
+    refresh_token: Option<String>,
 }
 
 /// An error reply (RFC 6749 §5.2).
@@ -246,6 +287,10 @@ pub fn parse_token_response(reply: &CallReply) -> Result<Tokens, ProviderFailure
     Ok(Tokens {
         access_token: Secret::new(access_token),
         id_token: parsed.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+        refresh_token: parsed
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
     })
 }
 

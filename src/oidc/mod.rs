@@ -10,6 +10,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod login;
 pub mod messages;
+pub mod refresh;
 
 use crate::document::Object;
 use crate::oidc::discovery::RuntimeUpdate;
@@ -22,9 +23,41 @@ pub type Decision = crate::decision::Decision<Pending, RuntimeUpdate>;
 /// What happens to a request (see `decision`).
 pub type Action = crate::decision::Action<Pending>;
 
-/// A login paused while the provider is called, with what the next step needs.
+/// A request paused while the provider is called, with what comes next.
 #[derive(Debug)]
 pub enum Pending {
+    /// A login's callback.
+    Login(LoginStep),
+    /// A request whose session is being re-checked (`auth.refreshInterval`).
+    Refresh {
+        request: crate::http::request::PausedRequest,
+        refreshing: Box<refresh::Refreshing>,
+    },
+    /// A logout waiting for `provider` to revoke the session's refresh
+    /// token; then `response` goes out.
+    Revoke {
+        response: Box<crate::decision::Response>,
+        provider: String,
+    },
+}
+
+impl Pending {
+    /// Which provider endpoint the call goes to (for the stats).
+    pub fn endpoint(&self) -> crate::metrics::Endpoint {
+        use crate::metrics::Endpoint;
+        match self {
+            Self::Login(LoginStep::Token { .. }) => Endpoint::Token,
+            Self::Login(LoginStep::Keys { .. }) => Endpoint::Jwks,
+            Self::Login(LoginStep::UserInfo { .. }) => Endpoint::UserInfo,
+            Self::Refresh { refreshing, .. } => refreshing.endpoint(),
+            Self::Revoke { .. } => Endpoint::Revocation,
+        }
+    }
+}
+
+/// A login paused while the provider is called, with what the next step needs.
+#[derive(Debug)]
+pub enum LoginStep {
     /// Waiting for the token endpoint.
     Token { flow: LoginFlow, browser: bool },
     /// Waiting for a fresh JWKS: the ID token names a key we have not seen.
@@ -48,6 +81,8 @@ pub enum Pending {
 pub struct Tokens {
     pub access_token: Secret,
     pub id_token: Option<Secret>,
+    /// Kept (encrypted) in the session for `auth.refreshInterval`.
+    pub refresh_token: Option<Secret>,
 }
 
 /// A login that ends without a session: answered with `response`, counted

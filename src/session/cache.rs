@@ -112,6 +112,8 @@ mod tests {
             },
             created_at: 0,
             expires_at,
+            checked_at: 0,
+            refresh: None,
         }
     }
 

@@ -6,22 +6,39 @@ pub mod cache;
 pub mod crypto;
 pub mod identity;
 pub mod login_flow;
+pub mod refresh_token;
+pub mod refreshing;
+pub mod revocation;
 pub mod sealed;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::cache::Verified;
 use crate::session::crypto::Key;
 use crate::session::identity::Identity;
+use crate::session::revocation::Revoked;
+use crate::shared::Shared;
 
 const PURPOSE: &str = "session";
 /// Changes whenever the payload's shape changes; older cookies then stop
 /// opening and their users sign in again.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 /// Browsers drop cookies over 4096 bytes (name, value and attributes together);
 /// refuse to issue one that would be silently lost.
 pub const MAX_COOKIE_VALUE: usize = 3800;
+
+/// What a VM knows about sessions beyond their cookies.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions {
+    /// Cookie values this VM has already verified.
+    pub verified: Verified,
+    /// This VM's copy of the logged-out sessions.
+    pub revoked: Revoked,
+    /// What every VM of this Envoy shares: logged-out sessions, refreshes.
+    pub shared: Shared,
+}
 
 /// A signed-in user's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +47,15 @@ pub struct Session {
     /// two logins never share a cookie, even for one user in one second.
     pub login: String,
     pub identity: Identity,
-    /// When the user logged in (Unix seconds); bounds `sessionMaxLifetime`.
+    /// When the user logged in (Unix seconds); bounds `sessionMaxLifetime`,
+    /// and is what `sessionsNotBefore` and `revokedUsers` compare.
     pub created_at: u64,
     pub expires_at: u64,
+    /// When the provider last confirmed the identity (the login, then each
+    /// refresh); `auth.refreshInterval` counts from here.
+    pub checked_at: u64,
+    /// The provider's refresh token, encrypted (`refresh_token::seal`).
+    pub refresh: Option<String>,
 }
 
 /// The payload as it is signed: a JSON array, so field names cost nothing.
@@ -48,6 +71,8 @@ struct Wire<'a>(
     &'a str,
     &'a str,
     &'a [String],
+    u64,
+    &'a str,
 );
 
 #[derive(Deserialize)]
@@ -62,6 +87,8 @@ struct OwnedWire(
     String,
     String,
     Vec<String>,
+    u64,
+    String,
 );
 
 /// Why a session cookie was not accepted. All of them mean "log in again".
@@ -99,6 +126,8 @@ impl Session {
             id.email.as_deref().unwrap_or_default(),
             &id.name,
             &id.groups,
+            self.checked_at,
+            self.refresh.as_deref().unwrap_or_default(),
         );
         sealed::seal(&wire, PURPOSE, key)
     }
@@ -128,6 +157,8 @@ impl Session {
             email,
             name,
             groups,
+            checked_at,
+            refresh,
         ) = sealed::open(token, PURPOSE, keys).ok_or(Rejected::BadSignature)?;
         if version != VERSION {
             return Err(Rejected::BadSignature);
@@ -144,7 +175,15 @@ impl Session {
             },
             created_at,
             expires_at,
+            checked_at,
+            refresh: Some(refresh).filter(|r| !r.is_empty()),
         })
+    }
+
+    /// Whether the identity is due for a re-check with the provider at `now`
+    /// (`interval` 0: never).
+    pub fn refresh_due(&self, now: u64, interval: u64) -> bool {
+        interval != 0 && now >= self.checked_at.saturating_add(interval)
     }
 
     /// Whether the session is still valid at `now`.
@@ -171,10 +210,8 @@ impl Session {
             expires_at = expires_at.min(self.created_at.saturating_add(max_lifetime));
         }
         (expires_at > self.expires_at).then(|| Self {
-            login: self.login.clone(),
-            identity: self.identity.clone(),
-            created_at: self.created_at,
             expires_at,
+            ..self.clone()
         })
     }
 }
@@ -200,6 +237,8 @@ mod tests {
             },
             created_at,
             expires_at,
+            checked_at: created_at,
+            refresh: Some("c2VhbGVk".into()),
         }
     }
 
@@ -221,6 +260,7 @@ mod tests {
         let mut session = alice(1000, 2000);
         session.identity.email = None;
         session.identity.groups.clear();
+        session.refresh = None;
         let token = session.seal(&k);
         assert_eq!(
             Session::open_at(&token, std::slice::from_ref(&k), 1500, 0),

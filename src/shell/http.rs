@@ -16,7 +16,7 @@ use crate::decision::{Audit, CallReply, Forward, Level, Response};
 use crate::flow;
 use crate::http::ip::{client_ip, parse_socket_address};
 use crate::http::request::RequestView;
-use crate::metrics::{CallOutcome, Endpoint};
+use crate::metrics::CallOutcome;
 use crate::oidc::discovery::Runtime;
 use crate::oidc::{Action, Decision, Pending};
 
@@ -47,14 +47,6 @@ pub(super) struct FilterHttp {
     metrics: Rc<RefCell<Metrics>>,
     waiting: Option<Waiting>,
     response_headers: Vec<(String, String)>,
-}
-
-fn endpoint(pending: &Pending) -> Endpoint {
-    match pending {
-        Pending::Token { .. } => Endpoint::Token,
-        Pending::Keys { .. } => Endpoint::Jwks,
-        Pending::UserInfo { .. } => Endpoint::UserInfo,
-    }
 }
 
 /// Envoy's downstream peer (a property read: only when it is needed).
@@ -144,7 +136,7 @@ impl FilterHttp {
             CallOutcome::of(reply.status)
         };
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.call(endpoint(&pending), outcome, millis);
+            metrics.call(pending.endpoint(), outcome, millis);
         }
         let decision = self.with_runtime(|runtime| {
             flow::on_call_reply(
@@ -154,6 +146,7 @@ impl FilterHttp {
                 reply,
                 now_seconds(),
                 origin.request_id.as_deref(),
+                &mut HostEntropy,
             )
         });
         self.apply(config, decision, origin)

@@ -74,6 +74,23 @@ fn now_millis() -> u64 {
         })
 }
 
+/// Envoy's shared data: one store for every VM of this plugin's `vm_id` in
+/// the Envoy process (all its workers).
+struct HostShared;
+
+impl crate::shared::SharedStore for HostShared {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((value, Some(version))) => Some((value.unwrap_or_default(), version)),
+            _ => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], version: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), version).is_ok()
+    }
+}
+
 /// WASI `random_get`, which Envoy serves from `BoringSSL`'s random generator.
 struct HostEntropy;
 

@@ -147,7 +147,10 @@ impl RootContext for FilterRoot {
                         config.apps.list.len()
                     ),
                 );
-                self.runtime = Rc::new(RefCell::new(Runtime::new(&config)));
+                self.runtime = Rc::new(RefCell::new(Runtime::with_shared(
+                    &config,
+                    crate::shared::Shared::new(super::HostShared),
+                )));
                 self.metrics = Rc::new(RefCell::new(Metrics::define(&config)));
                 self.config = Some(Rc::new(config));
                 self.fetches.clear();

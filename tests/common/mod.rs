@@ -20,7 +20,7 @@ use tinyauth_wasm::decision::{CallReply, Forward, OutboundCall, Response};
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
 use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime};
-use tinyauth_wasm::oidc::{Action, Decision, Pending};
+use tinyauth_wasm::oidc::{Action, Decision, LoginStep, Pending};
 use tinyauth_wasm::session::crypto::{Entropy, EntropyUnavailable};
 
 use idp::TestKey;
@@ -70,7 +70,33 @@ impl Deref for Env {
 impl Env {
     /// Continues a paused login with `reply`.
     pub fn reply(&self, pending: Pending, reply: &CallReply) -> Decision {
-        flow::on_call_reply(&self.config, &self.runtime, pending, reply, NOW, None)
+        self.reply_at(pending, reply, NOW)
+    }
+
+    /// Continues a paused request with `reply` at `now`.
+    pub fn reply_at(&self, pending: Pending, reply: &CallReply, now: u64) -> Decision {
+        let mut rng = Counter(200);
+        flow::on_call_reply(
+            &self.config,
+            &self.runtime,
+            pending,
+            reply,
+            now,
+            None,
+            &mut rng,
+        )
+    }
+
+    /// Another worker VM of the same Envoy: its own caches, the same shared
+    /// data.
+    pub fn worker(&self) -> Env {
+        let mut runtime = self.runtime.clone();
+        runtime.sessions.verified = tinyauth_wasm::session::cache::Verified::default();
+        runtime.sessions.revoked = tinyauth_wasm::session::revocation::Revoked::default();
+        Env {
+            config: self.config.clone(),
+            runtime,
+        }
     }
 }
 
@@ -293,9 +319,12 @@ pub fn ok_json(value: &Value) -> CallReply {
 /// The nonce of the login `pending` is paused in.
 pub fn nonce_of(pending: &Pending) -> String {
     match pending {
-        Pending::Token { flow, .. }
-        | Pending::Keys { flow, .. }
-        | Pending::UserInfo { flow, .. } => flow.nonce.clone(),
+        Pending::Login(
+            LoginStep::Token { flow, .. }
+            | LoginStep::Keys { flow, .. }
+            | LoginStep::UserInfo { flow, .. },
+        ) => flow.nonce.clone(),
+        other => panic!("not a login: {other:?}"),
     }
 }
 
