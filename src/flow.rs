@@ -25,7 +25,6 @@ use crate::oidc::refresh;
 use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::Entropy;
 use crate::session::identity::Identity;
-use crate::session::refreshing;
 use crate::session::Session;
 
 /// Decides what to do with a request.
@@ -121,9 +120,18 @@ fn protect(
     let session = match access::session_of(config, &runtime.sessions, req, now) {
         Ok(session) => session,
         Err(NoSession::Absent) => return unauthenticated(config, runtime, req, host, now, rng),
-        Err(NoSession::Revoked) => {
+        Err(NoSession::Revoked(identity)) => {
             return unauthenticated(config, runtime, req, host, now, rng)
-                .with_count(Count::SessionEnded(SessionEnd::Revoked));
+                .with_count(Count::SessionEnded(SessionEnd::Revoked))
+                .with_audit(Audit {
+                    event: "refused",
+                    decision: "deny",
+                    reason: "the session was logged out or revoked by configuration".into(),
+                    user: identity.username,
+                    email: identity.email.unwrap_or_default(),
+                    provider: identity.provider,
+                    app: app.map(|app| app.name.clone()).unwrap_or_default(),
+                });
         }
     };
     if session.refresh.is_some() && session.refresh_due(now, config.refresh.interval) {
@@ -248,7 +256,7 @@ fn after_refresh(
 Please try again in a few minutes.",
                 &original_url(config, req),
             )
-            .header("retry-after", refreshing::RETRY_SECONDS.to_string());
+            .header("retry-after", refresh::retry_seconds(config).to_string());
             if let Some(cookie) = cookie {
                 let expires = crate::session::Session::open(&cookie, &config.keys.session)
                     .map_or(now, |s| s.expires_at);

@@ -22,13 +22,14 @@ pub fn signed_in(
 }
 
 /// Why a request has no session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoSession {
     /// No valid cookie (none, expired, forged, or refused by the whitelist).
     Absent,
     /// A valid cookie of a session that was logged out, or that
-    /// `auth.sessionsNotBefore` / `auth.revokedUsers` ended.
-    Revoked,
+    /// `auth.sessionsNotBefore` / `auth.revokedUsers` ended: someone holds
+    /// a copy, worth an audit line.
+    Revoked(Box<Identity>),
 }
 
 /// [`signed_in`], saying why there is none.
@@ -38,7 +39,7 @@ pub fn session_of(
     req: &RequestView<'_>,
     now: u64,
 ) -> Result<Session, NoSession> {
-    let mut revoked = false;
+    let mut revoked = None;
     let found = cookie::values(&req.cookies, &config.site.cookies.session_name)
         .filter_map(|value| {
             sessions
@@ -66,13 +67,15 @@ pub fn session_of(
             ) || sessions
                 .revoked
                 .contains(&*sessions.shared, &session.login, now);
-            revoked |= ended;
+            if ended {
+                revoked = Some(identity.clone());
+            }
             !ended
         });
-    match found {
-        Some(session) => Ok(session),
-        None if revoked => Err(NoSession::Revoked),
-        None => Err(NoSession::Absent),
+    match (found, revoked) {
+        (Some(session), _) => Ok(session),
+        (None, Some(identity)) => Err(NoSession::Revoked(Box::new(identity))),
+        (None, None) => Err(NoSession::Absent),
     }
 }
 

@@ -102,7 +102,7 @@ pub enum Next {
 /// refresh runs elsewhere, or start one.
 pub fn begin(config: &Config, runtime: &Runtime, session: Session, now: u64) -> Next {
     let store = &*runtime.sessions.shared;
-    let slot = refreshing::read(store, &session.login, now);
+    let slot = refreshing::read(store, &session.login, now, retry_seconds(config));
     let (session, cookie) = match newer(config, slot.latest.as_deref(), &session, now) {
         Some(newer) => newer,
         None => (session, None),
@@ -436,6 +436,13 @@ fn newer(
         && newer.checked_at >= session.checked_at
         && newer.refresh != session.refresh;
     moved_on.then(|| (newer, Some(latest.to_owned())))
+}
+
+/// How long after a failed refresh the next one may start.
+pub fn retry_seconds(config: &Config) -> u64 {
+    refreshing::RETRY_SECONDS
+        .min(config.refresh.interval)
+        .max(1)
 }
 
 /// While a refresh runs elsewhere or the provider is unreachable: the

@@ -27,7 +27,8 @@ const SLOTS: u64 = 1024;
 /// A refresh still marked running after this long is taken to be lost (its VM
 /// went away) and may be started again.
 pub const IN_FLIGHT_SECONDS: u64 = 30;
-/// After a refresh could not reach the provider, the next try waits this long.
+/// After a refresh could not reach the provider, the next try waits this
+/// long (or the refresh interval, if that is shorter).
 pub const RETRY_SECONDS: u64 = 10;
 
 /// What is going on with one session's refresh.
@@ -70,8 +71,9 @@ fn key(session_id: &str) -> String {
     format!("{KEY_PREFIX}{}", hasher.finish() % SLOTS)
 }
 
-/// The session's slot at `now`.
-pub fn read(store: &dyn SharedStore, session_id: &str, now: u64) -> Slot {
+/// The session's slot at `now`; a failed refresh is retried `retry` seconds
+/// after it.
+pub fn read(store: &dyn SharedStore, session_id: &str, now: u64, retry: u64) -> Slot {
     let Some((bytes, version)) = store.get(&key(session_id)) else {
         return Slot {
             state: State::Idle,
@@ -85,7 +87,7 @@ pub fn read(store: &dyn SharedStore, session_id: &str, now: u64) -> Slot {
                 IN_FLIGHT if now < at.saturating_add(IN_FLIGHT_SECONDS) => {
                     State::InFlight { since: at }
                 }
-                UNREACHABLE if now < at.saturating_add(RETRY_SECONDS) => State::Unreachable { at },
+                UNREACHABLE if now < at.saturating_add(retry) => State::Unreachable { at },
                 ENDED => State::Ended,
                 _ => State::Idle,
             };
@@ -150,21 +152,21 @@ mod tests {
     fn only_one_vm_claims_a_session() {
         let store = MemoryStore::default();
         assert!(
-            !claim(&store, "s1", &read(&store, "s1", 100), 100),
+            !claim(&store, "s1", &read(&store, "s1", 100, RETRY_SECONDS), 100),
             "not prepared"
         );
         prepare(&store);
-        let slot = read(&store, "s1", 100);
+        let slot = read(&store, "s1", 100, RETRY_SECONDS);
         assert_eq!((slot.state, slot.latest.as_deref()), (State::Idle, None));
         // Two VMs read the same free slot; the first claim wins.
         assert!(claim(&store, "s1", &slot, 100));
         assert!(!claim(&store, "s1", &slot, 100));
         assert_eq!(
-            read(&store, "s1", 101).state,
+            read(&store, "s1", 101, RETRY_SECONDS).state,
             State::InFlight { since: 100 }
         );
         // A claim that never finishes is given up after a while.
-        let slot = read(&store, "s1", 100 + IN_FLIGHT_SECONDS);
+        let slot = read(&store, "s1", 100 + IN_FLIGHT_SECONDS, RETRY_SECONDS);
         assert_eq!(slot.state, State::Idle);
         assert!(claim(&store, "s1", &slot, 100 + IN_FLIGHT_SECONDS));
     }
@@ -174,14 +176,17 @@ mod tests {
         let store = MemoryStore::default();
         prepare(&store);
         record(&store, "s1", State::Idle, "cookie-2", 100);
-        let slot = read(&store, "s1", 200);
+        let slot = read(&store, "s1", 200, RETRY_SECONDS);
         assert_eq!(
             (slot.state, slot.latest.as_deref()),
             (State::Idle, Some("cookie-2"))
         );
         // A new claim keeps the latest cookie for the requests that need it.
         assert!(claim(&store, "s1", &slot, 200));
-        assert_eq!(read(&store, "s1", 201).latest.as_deref(), Some("cookie-2"));
+        assert_eq!(
+            read(&store, "s1", 201, RETRY_SECONDS).latest.as_deref(),
+            Some("cookie-2")
+        );
         record(
             &store,
             "s1",
@@ -190,18 +195,21 @@ mod tests {
             300,
         );
         assert_eq!(
-            read(&store, "s1", 301).state,
+            read(&store, "s1", 301, RETRY_SECONDS).state,
             State::Unreachable { at: 300 }
         );
-        assert_eq!(read(&store, "s1", 300 + RETRY_SECONDS).state, State::Idle);
+        assert_eq!(
+            read(&store, "s1", 300 + RETRY_SECONDS, RETRY_SECONDS).state,
+            State::Idle
+        );
         record(&store, "s1", State::Ended, "", 400);
-        assert_eq!(read(&store, "s1", 401).state, State::Ended);
+        assert_eq!(read(&store, "s1", 401, RETRY_SECONDS).state, State::Ended);
         // Another session that lands in the same slot sees it as free.
         let other = (0..100_000)
             .map(|i| format!("x{i}"))
             .find(|id| key(id) == key("s1"))
             .unwrap();
-        let slot = read(&store, &other, 401);
+        let slot = read(&store, &other, 401, RETRY_SECONDS);
         assert_eq!((slot.state, slot.latest), (State::Idle, None));
     }
 }

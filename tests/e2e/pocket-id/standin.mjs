@@ -87,7 +87,13 @@ const PATHS = Object.freeze({
   discovery: '/.well-known/openid-configuration',
   discoveryOAuth: '/.well-known/oauth-authorization-server',
   logout: '/logout',
+  // Only with the `revocation` option: Pocket ID has no RFC 7009 endpoint.
+  revocation: '/api/oidc/revoke',
 });
+
+// Pocket ID's refresh tokens are fosite's HMAC tokens, `ory_rt_<43>.<43>`:
+// 94 characters, which is what a relying party has to store.
+const REFRESH_TOKEN_CHARS = 94;
 
 // fosite's MinParameterEntropy, which Pocket ID keeps at its default of 8.
 const MIN_PARAMETER_ENTROPY = 8;
@@ -97,8 +103,8 @@ const SUPPORTED_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES
 const FAULT_MODES = new Set(['500', 'junk', 'json-garbage', 'slow', 'drop', '400']);
 
 // Endpoints whose traffic is logged in `handle.requests` and that faults apply to.
-const LOGGED_ENDPOINTS = new Set(['authorize', 'token', 'userinfo', 'end-session', 'introspect']);
-const FAULTABLE_ENDPOINTS = new Set(['token', 'userinfo', 'discovery', 'jwks', 'authorize', 'introspect', 'end-session']);
+const LOGGED_ENDPOINTS = new Set(['authorize', 'token', 'userinfo', 'end-session', 'introspect', 'revocation']);
+const FAULTABLE_ENDPOINTS = new Set(['token', 'userinfo', 'discovery', 'jwks', 'authorize', 'introspect', 'end-session', 'revocation']);
 
 // Pocket ID's advertised claims_supported (well_known_controller.go).
 const CLAIMS_SUPPORTED = [
@@ -283,22 +289,27 @@ function revokeGrantTokens(store, grantId) {
  * @param {{key:string, cert:string}} [options.tls] serve HTTPS.
  * @param {number} [options.slowMs=30000] delay of the 'slow' fault.
  * @param {boolean} [options.verbose=false] print every provider error, not only server errors.
+ * @param {boolean} [options.revocation=false] serve RFC 7009 revocation (Pocket ID does not).
  */
 export async function startPocketId(options = {}) {
   const {
     port: requestedPort = 0,
     host = '127.0.0.1',
     clients: clientConfigs = [],
-    users = DEFAULT_USERS,
+    users: givenUsers = DEFAULT_USERS,
     signingAlg = 'RS256',
     tls,
     slowMs = 30000,
     verbose = false,
+    revocation = false,
   } = options;
 
   const scheme = tls ? 'https' : 'http';
   // A wildcard bind address is not something a client can be sent to.
   const publicHost = { '0.0.0.0': '127.0.0.1', '::': '[::1]' }[host] ?? (host.includes(':') ? `[${host}]` : host);
+  // This stand-in's own copies: admin changes (setUserGroups, setUserDisabled)
+  // stay in it.
+  const users = givenUsers.map((u) => ({ ...u, groups: u.groups === undefined ? undefined : [...u.groups] }));
   const usersBySub = new Map(users.map((u) => [u.sub, u]));
   const usersByName = new Map(users.map((u) => [u.username, u]));
 
@@ -319,7 +330,7 @@ export async function startPocketId(options = {}) {
     authorizedClients: new Set(),
   };
 
-  const faults = { token: null, userinfo: null, discovery: null, jwks: null, authorize: null, introspect: null, 'end-session': null };
+  const faults = { token: null, userinfo: null, discovery: null, jwks: null, authorize: null, introspect: null, 'end-session': null, revocation: null };
   const faultOptions = {}; // endpoint -> { times, ms }
   const requests = [];
   const endSessionCalls = [];
@@ -433,11 +444,18 @@ export async function startPocketId(options = {}) {
         pushed_authorization_request: PATHS.par,
         // Not reachable: our own handler answers PATHS.endSession first.
         end_session: '/api/oidc/_unused-end-session',
+        revocation: PATHS.revocation,
+      },
+      formats: {
+        // Opaque tokens as long as Pocket ID's refresh tokens (6 bits a character).
+        bitsOfOpaqueRandomness: (ctx, token) => (token.kind === 'RefreshToken' ? REFRESH_TOKEN_CHARS * 6 : 256),
       },
       features: {
         devInteractions: { enabled: false },
         introspection: { enabled: true, allowedPolicy: async () => true },
-        revocation: { enabled: false }, // Pocket ID has no RFC 7009 endpoint
+        // Pocket ID has no RFC 7009 endpoint; the `revocation` option stands
+        // in for providers that do.
+        revocation: { enabled: revocation },
         // Pocket ID's logout is answered by our own handler (see endSession below).
         rpInitiatedLogout: { enabled: false },
         dPoP: { enabled: false },
@@ -496,7 +514,9 @@ export async function startPocketId(options = {}) {
       },
       async findAccount(ctx, sub) {
         const user = usersBySub.get(sub);
-        if (!user) return undefined;
+        // A disabled user is not found: a refresh then fails with
+        // invalid_grant, as Pocket ID refuses disabled users' tokens.
+        if (!user || user.disabled) return undefined;
         return {
           accountId: sub,
           // oidc-provider masks these by the granted scopes (claims mapping above).
@@ -571,6 +591,7 @@ export async function startPocketId(options = {}) {
       case PATHS.userinfo: return 'userinfo';
       case PATHS.introspection: return 'introspect';
       case PATHS.endSession: return 'end-session';
+      case PATHS.revocation: return 'revocation';
       case PATHS.discovery:
       case PATHS.discoveryOAuth: return 'discovery';
       case PATHS.jwks: return 'jwks';
@@ -825,11 +846,11 @@ export async function startPocketId(options = {}) {
     }
 
     const user = usersByName.get(username);
-    if (!user) {
+    if (!user || user.disabled) {
       // Pocket ID shows its own error page; nothing goes back to the RP.
       ctx.status = 400;
       ctx.type = 'html';
-      ctx.body = errorPage('access_denied', `Unknown user "${username}".`);
+      ctx.body = errorPage('access_denied', user ? `User "${username}" is disabled.` : `Unknown user "${username}".`);
       return;
     }
 
@@ -1001,6 +1022,28 @@ ${buttons}
       // so sessions, grants and tokens carry over.
       rebuild();
       return { kid: key.kid, alg: key.alg, publicJwk: { ...key.publicJwk } };
+    },
+
+    /** Admin change: a user's groups from now on (userinfo and refreshed tokens). */
+    setUserGroups(username, groups) {
+      const user = usersByName.get(username);
+      if (!user) throw new TypeError(`unknown user ${username}`);
+      user.groups = [...groups];
+    },
+
+    /**
+     * Admin change: disable (or enable again) a user. A disabled user cannot
+     * sign in, and their refresh tokens are refused (invalid_grant).
+     */
+    setUserDisabled(username, disabled = true) {
+      const user = usersByName.get(username);
+      if (!user) throw new TypeError(`unknown user ${username}`);
+      user.disabled = disabled;
+    },
+
+    /** Refresh tokens issued and still valid (not rotated or revoked). */
+    liveRefreshTokens() {
+      return [...store.entries('RefreshToken:')].filter(([, t]) => !t.consumed).map(([key]) => key.slice('RefreshToken:'.length));
     },
 
     /** Live provider sessions, optionally only those of one user (by username or sub). */

@@ -459,6 +459,29 @@ describe('Pocket ID stand-in', () => {
     assert.ok(res.json.refresh_token && res.json.refresh_token !== r.token.refresh_token);
   });
 
+  it("issues refresh tokens of Pocket ID's size and applies admin changes at the next refresh", async () => {
+    const refresh = (token) => request(`${op.issuer}/api/oidc/token`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(CONF.client_id, CONF.client_secret) },
+      body: form({ grant_type: 'refresh_token', refresh_token: token }),
+    });
+    const r = await loginAs(op, 'bob');
+    assert.equal(r.token.refresh_token.length, 94, 'fosite ory_rt_<43>.<43> is 94 characters');
+    op.setUserGroups('bob', ['users', 'ops']);
+    try {
+      const res = await refresh(r.token.refresh_token);
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual((await userinfo(op, res.json.access_token)).json.groups, ['users', 'ops']);
+      op.setUserDisabled('bob');
+      const refused = await refresh(res.json.refresh_token);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.json.error, 'invalid_grant');
+    } finally {
+      op.setUserGroups('bob', ['users']);
+      op.setUserDisabled('bob', false);
+    }
+  });
+
   it('answers userinfo with 401 for a bad token, and introspects good ones', async () => {
     const bad = await userinfo(op, 'not-a-token');
     assert.equal(bad.status, 401);
