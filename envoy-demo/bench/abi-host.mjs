@@ -130,7 +130,28 @@ export function loadFilter(wasmFile) {
     proxy_increment_metric: () => { count('increment_metric'); return 0; },
     proxy_record_metric: () => { count('record_metric'); return 0; },
     proxy_get_property: () => { count('get_property'); return 1; },
+    // Shared data as Envoy keeps it: a value and a CAS number per key; a
+    // write with a stale CAS is refused (8, CasMismatch), a missing key is
+    // NotFound (1).
+    proxy_get_shared_data: (kp, kl, retPtr, retLen, casPtr) => {
+      count('get_shared_data');
+      const entry = shared.get(str(kp, kl));
+      if (!entry) return 1;
+      give(entry.value, retPtr, retLen);
+      view().setUint32(casPtr, entry.cas, true);
+      return 0;
+    },
+    proxy_set_shared_data: (kp, kl, vp, vl, cas) => {
+      count('set_shared_data');
+      const key = str(kp, kl);
+      const entry = shared.get(key);
+      if (entry && cas !== 0 && cas !== entry.cas) return 8;
+      shared.set(key, { value: u8().slice(vp, vp + vl), cas: ++casCounter });
+      return 0;
+    },
   };
+  const shared = new Map();
+  let casCounter = 0;
   let metricIds = 0;
   const module = new WebAssembly.Module(fs.readFileSync(wasmFile));
   for (const imp of WebAssembly.Module.imports(module)) {

@@ -23,11 +23,11 @@ before(() => {
   filter = loadFilter(wasmPath());
 });
 
-test('an authenticated request makes nine host calls: one header-map read, one clock read, seven header writes', () => {
+test('an authenticated request makes ten host calls: one header-map read, one clock read, one shared-data read (logged-out sessions), seven header writes', () => {
   const r = filter.request(authenticatedRequest(cookie));
   assert.equal(r.action, 0, 'continued upstream');
   assert.equal(r.local, null, 'no local response');
-  assert.deepEqual(r.calls, { get_header_map: 1, clock: 1, set_header: 6, remove_header: 1 });
+  assert.deepEqual(r.calls, { get_header_map: 1, clock: 1, get_shared_data: 1, set_header: 6, remove_header: 1 });
   const upstream = Object.fromEntries(r.headers);
   assert.equal(upstream['remote-user'], 'alice', 'the spoofed Remote-User is replaced');
   assert.equal(upstream['remote-groups'], 'admins,developers');
@@ -40,7 +40,7 @@ test('the same path costs the same with other cookies beside the session', () =>
   const headers = authenticatedRequest(`theme=dark; ${cookie}; lang=en`);
   const r = filter.request(headers);
   assert.equal(r.action, 0);
-  assert.deepEqual(r.calls, { get_header_map: 1, clock: 1, set_header: 7 }, 'the cookie header is rewritten, not removed');
+  assert.deepEqual(r.calls, { get_header_map: 1, clock: 1, get_shared_data: 1, set_header: 7 }, 'the cookie header is rewritten, not removed');
   assert.equal(Object.fromEntries(r.headers).cookie, 'theme=dark; lang=en');
 });
 
