@@ -239,6 +239,10 @@ impl CallOutcome {
     }
 }
 
+/// The gauge of the filter's VMs' linear memory in bytes, summed over the
+/// VMs (the main thread's and each worker's): flat under steady load.
+pub const VM_MEMORY: &str = "tinyauth.vm.memory_bytes";
+
 /// The gauge that is 1 while logins through provider `id` can run (its
 /// discovery document and key set are loaded), else 0.
 pub fn ready_name(provider: &str) -> String {

@@ -8,7 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 use crate::config::Config;
-use crate::metrics::{ready_name, CallOutcome, Count, Endpoint};
+use crate::metrics::{ready_name, CallOutcome, Count, Endpoint, VM_MEMORY};
 
 /// One metric: Envoy's id for it (`None` if Envoy refused the name) and what
 /// is still to add.
@@ -24,6 +24,9 @@ pub(super) struct Metrics {
     calls: Vec<Sum>,
     latency: Vec<Option<u32>>,
     ready: Vec<Option<u32>>,
+    /// This VM's linear memory, added into a gauge every VM adds to.
+    memory: Option<u32>,
+    memory_reported: u64,
 }
 
 fn define(kind: MetricType, name: &str) -> Option<u32> {
@@ -59,6 +62,8 @@ impl Metrics {
                 .iter()
                 .map(|provider| define(MetricType::Gauge, &ready_name(&provider.id)))
                 .collect(),
+            memory: define(MetricType::Gauge, VM_MEMORY),
+            memory_reported: 0,
         }
     }
 
@@ -89,8 +94,20 @@ impl Metrics {
         }
     }
 
-    /// Hands Envoy what was counted since the last time.
+    /// Hands Envoy what was counted since the last time, and this VM's memory.
     pub(super) fn flush(&mut self) {
+        if let Some(id) = self.memory {
+            let bytes = u64::try_from(core::arch::wasm32::memory_size::<0>())
+                .unwrap_or(0)
+                .saturating_mul(65_536);
+            if bytes != self.memory_reported {
+                let delta = i64::try_from(bytes).unwrap_or(i64::MAX)
+                    - i64::try_from(self.memory_reported).unwrap_or(i64::MAX);
+                if hostcalls::increment_metric(id, delta).is_ok() {
+                    self.memory_reported = bytes;
+                }
+            }
+        }
         for sum in self.counts.iter_mut().chain(self.calls.iter_mut()) {
             if let (Some(id), true) = (sum.id, sum.pending > 0) {
                 let delta = i64::try_from(sum.pending).unwrap_or(i64::MAX);

@@ -43,7 +43,9 @@ test('one short round of the benchmark checks and measures every configuration',
     assert.match(report, new RegExp(`${label}.*: refuses without a session; accepts the session; forbids a session outside the app's group\\.`), `${label}: the group rule was not checked`);
   }
   assert.match(report, /the check service's own CPU was a further [\d.]+ µs per request/);
-  assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, set_header 6, remove_header 1/);
+  assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, get_shared_data 1, set_header 6, remove_header 1/);
+  assert.match(report, /^\| making the refresh \| \d+ \| [\d.]+ ms \| 1 grant \+ userinfo \|$/m, 'the cost of a refresh is reported');
+  assert.match(report, /^\| added by a refresh \| [+−]\d+ \| [+−][\d.]+ ms \| \|$/m);
   assert.match(report, /^\| 4 \| [\d.]+ \| \+[\d.]+ \| \+[\d.]+ \|/m, 'the memory table has the four-worker row');
   assert.match(report, /^\| tinyauth-wasm \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m, "where tcmalloc keeps the freed memory (admin /memory/tcmalloc) is reported");
 });
