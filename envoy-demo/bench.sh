@@ -5,7 +5,7 @@
 # ext_authz included (see envoy-demo/bench/bench.mjs). Results:
 # envoy-demo/BENCHMARK.md.
 #
-#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000] [--baseline-wasm FILE] [--no-perf]
+#   bash envoy-demo/bench.sh [--duration 5] [--rounds 3] [--sessions 1000] [--launches 7] [--baseline-wasm FILE] [--no-perf]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/setup.sh

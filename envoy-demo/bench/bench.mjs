@@ -28,6 +28,7 @@ import { REPO_ROOT, startProcess, stopAll } from '../../tests/e2e/lib/procs.mjs'
 import { CLIENT_ID, CLIENT_SECRET, baseFilterConfig, loginVia, waitProvidersReady } from '../../tests/e2e/lib/stack.mjs';
 import { startPocketId } from '../../tests/e2e/pocket-id/standin.mjs';
 import { mintSession } from './forward-auth.mjs';
+import { measureRss, rssTable } from './rss.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -38,6 +39,8 @@ const DURATION = Number(arg('duration', '5'));
 const ROUNDS = Number(arg('rounds', '3'));
 const OUT = arg('out', path.join(REPO_ROOT, 'envoy-demo', 'BENCHMARK.md'));
 const SESSIONS = Number(arg('sessions', '1000'));
+/** Fresh Envoy launches per module for the size-and-memory comparison. */
+const LAUNCHES = Number(arg('launches', '7'));
 // --baseline-wasm FILE: also measure another build of the filter (say, the last
 // release) in the same interleaved run, so a change is judged against it.
 const BASELINE_WASM = arg('baseline-wasm', '');
@@ -615,6 +618,10 @@ async function main() {
 
   log('memory by number of workers');
   const memory = await rssByWorkers({ op, taPort, taCookie, spoof });
+  log(`size and memory: ${LAUNCHES} alternating launches per module`);
+  const rssModules = [{ label: `this build (${path.basename(wasmPath())})`, file: wasmPath() }];
+  if (BASELINE_WASM) rssModules.push({ label: `baseline (${path.basename(BASELINE_WASM)})`, file: path.resolve(BASELINE_WASM) });
+  const rss = await measureRss(rssModules, { launches: LAUNCHES, log });
   log('the cost of a refresh');
   // As many sessions as --sessions asks for, between 16 and 200.
   const refresh = await refreshCost({ op, port: refreshPort, spoof, count: Math.min(200, Math.max(16, SESSIONS)) });
@@ -665,6 +672,7 @@ async function main() {
   ];
   if (breakdowns.length) lines.push(...cpuBreakdownTable(breakdowns));
   lines.push(...memoryTable(memory));
+  lines.push('## Size and memory', '', 'Each module loaded by a fresh Envoy (one worker, `filter-config/minimal.json`), 30 requests, a second of quiet, then VmRSS; the launches alternate between modules and reverse order every round (`envoy-demo/bench/rss.mjs`).', '', ...rssTable(rss, LAUNCHES), '');
   lines.push(...refreshTable(refresh));
   lines.push(...abiCost());
   lines.push(...coreCost());

@@ -21,7 +21,7 @@ test('one short round of the benchmark checks and measures every configuration',
   // The README's one command, which also builds (and installs) what it needs.
   const run = spawnSync('bash', [
     path.join(REPO_ROOT, 'envoy-demo/bench.sh'),
-    '--rounds', '1', '--duration', '1', '--sessions', '4', '--no-perf', '--out', out,
+    '--rounds', '1', '--duration', '1', '--sessions', '4', '--launches', '1', '--no-perf', '--out', out,
   ], { encoding: 'utf8', timeout: 540_000 });
   assert.equal(run.status, 0, `the benchmark failed:\n${run.stderr.slice(-4000)}`);
   const report = fs.readFileSync(out, 'utf8');
@@ -44,6 +44,7 @@ test('one short round of the benchmark checks and measures every configuration',
   }
   assert.match(report, /the check service's own CPU was a further [\d.]+ µs per request/);
   assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, get_shared_data 1, set_header 6, remove_header 1/);
+  assert.match(report, /^\| this build \(tinyauth_wasm\.wasm\) \| [\d.]+ \| \+[\d.]+ MiB \|/m, 'the size and memory table');
   assert.match(report, /^\| making the refresh \| \d+ \| [\d.]+ ms \| 1 grant \+ userinfo \|$/m, 'the cost of a refresh is reported');
   assert.match(report, /^\| added by a refresh \| [+−]\d+ \| [+−][\d.]+ ms \| \|$/m);
   assert.match(report, /^\| 4 \| [\d.]+ \| \+[\d.]+ \| \+[\d.]+ \|/m, 'the memory table has the four-worker row');
