@@ -20,7 +20,9 @@
 //! forwarded without a valid session unless a rule explicitly allows it.
 //!
 //! **Cheap steady state.** An authenticated request costs one MAC check and a
-//! small binary read: no outbound call and no public-key cryptography.
+//! small JSON array read (both skipped for a cookie this VM verified before),
+//! one shared-data read (logged-out sessions): no outbound call and no
+//! public-key cryptography.
 //!
 //! **Small functions where speed does not matter.** Cold code (configuration,
 //! discovery, the login callback) is kept in functions of a few KB with

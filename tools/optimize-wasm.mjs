@@ -14,7 +14,7 @@
 // 2. Runs binaryen's wasm-opt for size (-Oz), with inlining into functions
 //    that have one caller capped (uncapped, it builds 54 KiB functions and
 //    V8's compiler then keeps 12 MiB more of Envoy's memory) and without
-//    merging similar functions (1.6 MiB more); measured, see README
+//    merging similar functions (1.6 MiB more); measured, see envoy-demo/BENCHMARK.md
 //    "Performance".
 // 3. Checks the result (it compiles, and its exports are exactly KEEP, or the
 //    --exports list) before it replaces OUT.

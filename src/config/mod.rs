@@ -44,17 +44,42 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// An error about `field`; an empty field (a member of the top level
+    /// with an empty name) is reported as the whole configuration.
     pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        let field = field.into();
         Self {
-            field: field.into(),
+            field: if field.is_empty() {
+                "configuration".to_owned()
+            } else {
+                field
+            },
             problem: problem.into(),
         }
     }
 }
 
+/// `text` with its control characters escaped (`\n`), so an error that
+/// quotes the configuration stays one log line.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.problem)
+        write!(f, "{}: {}", one_line(&self.field), one_line(&self.problem))
     }
 }
 

@@ -128,7 +128,10 @@ pub(crate) fn merge(json: Value, env: &[(String, String)]) -> Result<Merged, Con
             }
             Env::Unknown => {
                 let hint = suggest::closest(name, &ROOT).map_or_else(
-                    || "check the spelling; see the README's environment table".to_owned(),
+                    || {
+                        "check the spelling; see docs/configuration.md, \"Environment variables\""
+                            .to_owned()
+                    },
                     |known| format!("did you mean {known}?"),
                 );
                 return Err(ConfigError::new(

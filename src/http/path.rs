@@ -16,13 +16,21 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-/// How many rounds of percent-decoding the lenient reading undoes (`%25252e`
-/// is three); a path still encoded after that is not read for sure.
+/// How many rounds of percent-decoding are undone (`%25252e` is three); a
+/// path still encoded after that is not read for sure.
 const MAX_DECODING_ROUNDS: usize = 4;
 
-/// The readings of `path` (without its query), each starting with `/` and
-/// free of dot segments and repeated slashes; `None` when the path cannot be
-/// read for sure.
+/// The readings of `path` (without its query), each starting with `/`;
+/// `None` when the path cannot be read for sure.
+///
+/// A reading is one way an upstream may resolve the path: the path as sent or
+/// after any number of decoding rounds (Tomcat also drops `;` parameters from
+/// the raw segments before it decodes); then with `\` read as `/` or not, `;`
+/// parameters dropped or not; then dot segments resolved after repeated
+/// slashes are merged (Go's `path.Clean`, Envoy's `merge_slashes`) or before
+/// (RFC 3986 §5.2.4, where `..` in `/a//../` only removes the empty segment,
+/// giving `/a/`). A trailing slash stays, as every server keeps it
+/// (`/admin/.` is `/admin/`).
 pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
     let plain = !path.is_empty()
         && path.starts_with('/')
@@ -35,50 +43,66 @@ pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
     if path.contains('\0') {
         return None;
     }
-    let decoded = decode(path)?;
-    let mut readings = vec![
-        Cow::Owned(clean(path.split('/'))),
-        Cow::Owned(clean(decoded.split('/'))),
-        Cow::Owned(lenient(&decoded)?),
-    ];
-    readings.dedup();
+    let mut texts = decodings(path)?;
+    texts.extend(decodings(&without_parameters(path))?);
+    let mut readings: Vec<Cow<'_, str>> = Vec::new();
+    for text in &texts {
+        let slashed = text.replace('\\', "/");
+        for variant in [
+            text.clone(),
+            without_parameters(text),
+            without_parameters(&slashed),
+            slashed,
+        ] {
+            for reading in [merged(&variant), resolved(&variant)] {
+                if !readings.iter().any(|known| *known == reading) {
+                    readings.push(Cow::Owned(reading));
+                }
+            }
+        }
+    }
     Some(readings)
 }
 
-/// One round of percent-decoding, which must give UTF-8 without NUL.
-fn decode(text: &str) -> Option<String> {
-    let decoded = percent_decode_str(text).decode_utf8().ok()?;
-    (!decoded.contains('\0')).then(|| decoded.into_owned())
+/// `text` as sent and after each round of percent-decoding, until nothing
+/// changes. `None` when a round does not give UTF-8 without NUL, or the text
+/// still decodes after the last round.
+fn decodings(text: &str) -> Option<Vec<String>> {
+    let mut texts = vec![text.to_owned()];
+    for _ in 0..=MAX_DECODING_ROUNDS {
+        let Some(last) = texts.last() else {
+            break;
+        };
+        if !last.contains('%') {
+            return Some(texts);
+        }
+        let decoded = percent_decode_str(last).decode_utf8().ok()?;
+        if decoded.contains('\0') {
+            return None;
+        }
+        if decoded == last.as_str() {
+            return Some(texts);
+        }
+        let decoded = decoded.into_owned();
+        texts.push(decoded);
+    }
+    None
 }
 
-/// The most lenient reading: decoded until nothing changes, `\` as `/`, and
-/// `;` parameters dropped from each segment (`..;x` is `..`).
-fn lenient(once: &str) -> Option<String> {
-    let mut text = once.to_owned();
-    for _ in 0..MAX_DECODING_ROUNDS {
-        if !text.contains('%') {
-            break;
-        }
-        let next = decode(&text)?;
-        if next == text {
-            break;
-        }
-        text = next;
-    }
-    if text.contains('%') && decode(&text).is_some_and(|next| next != text) {
-        return None;
-    }
-    let slashed = text.replace('\\', "/");
-    Some(clean(slashed.split('/').map(|segment| {
-        segment.split(';').next().unwrap_or_default()
-    })))
+/// Each segment without its `;` parameters (`..;x` is `..`), as Tomcat and
+/// Spring read them.
+fn without_parameters(text: &str) -> String {
+    text.split('/')
+        .map(|segment| segment.split(';').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
-/// Resolves `.` and `..` segments and drops empty ones, like Go's
-/// `path.Clean` (which Tinyauth uses). The result always starts with `/`.
-fn clean<'s>(segments: impl Iterator<Item = &'s str>) -> String {
+/// Dot segments resolved and empty segments dropped, like Go's `path.Clean`
+/// (Tinyauth) and Envoy's `merge_slashes`; a trailing slash stays.
+fn merged(text: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
-    for segment in segments {
+    for segment in text.split('/') {
         match segment {
             "" | "." => {}
             ".." => {
@@ -87,14 +111,48 @@ fn clean<'s>(segments: impl Iterator<Item = &'s str>) -> String {
             other => kept.push(other),
         }
     }
-    if kept.is_empty() {
-        return "/".to_owned();
+    join(&kept, ends_as_directory(text))
+}
+
+/// Dot segments resolved as RFC 3986 §5.2.4 and WHATWG URLs do, with empty
+/// segments kept, so `..` after `//` only removes the empty one; then
+/// repeated slashes merged, as in the other reading.
+fn resolved(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = text.split('/');
+    // The empty segment before the leading slash.
+    if text.starts_with('/') {
+        segments.next();
     }
-    kept.iter().fold(String::new(), |mut out, segment| {
+    for segment in segments {
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => kept.push(other),
+        }
+    }
+    let directory = ends_as_directory(text);
+    kept.retain(|segment| !segment.is_empty());
+    join(&kept, directory)
+}
+
+/// Whether the path names a directory: it ends with `/`, `/.` or `/..`.
+fn ends_as_directory(text: &str) -> bool {
+    text.ends_with('/') || text.ends_with("/.") || text.ends_with("/..")
+}
+
+fn join(segments: &[&str], directory: bool) -> String {
+    let mut out = String::new();
+    for segment in segments {
         out.push('/');
         out.push_str(segment);
-        out
-    })
+    }
+    if out.is_empty() || directory {
+        out.push('/');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -118,10 +176,14 @@ mod tests {
     }
 
     #[test]
-    fn dot_segments_and_slashes_are_resolved_like_path_clean() {
+    fn dot_segments_and_slashes_are_resolved_both_ways() {
         assert_eq!(read("/public/../admin"), ["/admin"]);
         assert_eq!(read("//admin"), ["/admin"]);
-        assert_eq!(read("/./a/./b/"), ["/a/b"]);
+        // `..` after an empty segment: path.Clean and RFC 3986 differ.
+        assert_eq!(read("/a//../"), ["/", "/a/"]);
+        // A directory stays one.
+        assert_eq!(read("/./a/./b/"), ["/a/b/"]);
+        assert_eq!(read("/admin/."), ["/admin/"]);
         assert_eq!(read("/../../etc"), ["/etc"]);
         assert_eq!(read(""), ["/"]);
         assert_eq!(read("relative/x"), ["/relative/x"]);

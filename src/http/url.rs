@@ -65,6 +65,16 @@ impl HttpUrl {
         {
             return Err(UrlError::ForbiddenCharacter);
         }
+        // International names must be written in punycode. Refusing any
+        // other non-ASCII authority here also keeps such hosts away from
+        // idna_adapter 1.0's debug assertion on upper-case ASCII mixed with
+        // non-ASCII (tests/fuzz_findings.rs, finding 6).
+        let authority = input.split_once("://").map_or("", |(_, rest)| {
+            rest.split(['/', '?', '#']).next().unwrap_or_default()
+        });
+        if !authority.is_ascii() {
+            return Err(UrlError::BadHost);
+        }
         let mut url = Url::parse(input).map_err(|err| match err {
             url::ParseError::InvalidPort => UrlError::BadPort,
             url::ParseError::RelativeUrlWithoutBase => UrlError::NotHttp,
