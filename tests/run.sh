@@ -42,10 +42,11 @@ size=$(wc -c <"$wasm")
 # A guard against accidental growth: every KiB is compiled by V8 in each Envoy
 # process and pulled from OCI registries, so growth must be a decision. Issue
 # #16 asked for 720 KiB with the named crates; with them (jwt-simple's RSA and
-# curve code, regex, serde_json with field paths, url) and the filter's own
-# code the smallest build found is about 1,050 KiB (envoy-demo/BENCHMARK.md,
-# "Size and memory"), so the budget sits just above that.
-limit=$((1100 * 1024))
+# curve code, regex, serde_json with field paths, url), the refresh token's
+# AEAD (chacha20poly1305) and the filter's own code the build is about
+# 1,176 KiB (envoy-demo/BENCHMARK.md, "Size and memory", says what each part
+# costs), so the budget sits just above that.
+limit=$((1200 * 1024))
 printf '%s: %d bytes (budget %d)\n' "$wasm" "$size" "$limit"
 if [ "$size" -gt "$limit" ]; then
   echo "the release .wasm is over its size budget" >&2
