@@ -375,12 +375,7 @@ fn unauthenticated(
     let return_to = original_url(config, req);
     if browser {
         if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
-            let how = login::Start {
-                return_to,
-                browser: true,
-                switch_account: false,
-                request_id: req.request_id,
-            };
+            let how = login::Start::browser(return_to, req.request_id);
             return login::start(config, runtime, provider, how, now, rng);
         }
         return Decision::new(Action::Respond(Response::redirect(login_url(

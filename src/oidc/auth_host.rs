@@ -56,13 +56,7 @@ pub fn handle(
             json_status(405, "Method Not Allowed").header("allow", "GET, HEAD"),
         ));
     }
-    let return_to = || {
-        single_param(req.query(), "redirect_uri")
-            .ok()
-            .flatten()
-            .and_then(|candidate| safe_return_url(&config.site, &candidate))
-            .unwrap_or_default()
-    };
+    let return_to = || return_to(config, req);
     let start = || login::Start {
         return_to: return_to(),
         browser: req.is_browser(),
@@ -127,12 +121,7 @@ fn login_page(
     }
     if let Some(provider) = config.auto_redirect.and_then(|i| config.providers.get(i)) {
         if !return_to.is_empty() {
-            let how = login::Start {
-                return_to,
-                browser: true,
-                switch_account: false,
-                request_id: req.request_id,
-            };
+            let how = login::Start::browser(return_to, req.request_id);
             return login::start(config, runtime, provider, how, now, rng);
         }
     }
@@ -179,6 +168,16 @@ fn switching_account(req: &RequestView<'_>) -> bool {
         .is_some_and(|value| value == "1")
 }
 
+/// The request's `redirect_uri`, when it is one the filter may send a
+/// browser to; else empty.
+fn return_to(config: &Config, req: &RequestView<'_>) -> String {
+    single_param(req.query(), "redirect_uri")
+        .ok()
+        .flatten()
+        .and_then(|candidate| safe_return_url(&config.site, &candidate))
+        .unwrap_or_default()
+}
+
 /// "Sign in with another account": the local session ends (the provider's
 /// does not, which would sign the user out of its other apps), and the login
 /// that follows asks the provider to authenticate again (`prompt`), straight
@@ -190,11 +189,7 @@ fn switch_account(
     now: u64,
     rng: &mut dyn Entropy,
 ) -> Decision {
-    let return_to = single_param(req.query(), "redirect_uri")
-        .ok()
-        .flatten()
-        .and_then(|candidate| safe_return_url(&config.site, &candidate))
-        .unwrap_or_default();
+    let return_to = return_to(config, req);
     let session = signed_in(config, &runtime.sessions, req, now);
     let only = match config.providers.as_slice() {
         [only] => Some(only),

@@ -120,6 +120,21 @@ fn pseudo_name(email: &str) -> String {
     }
 }
 
+/// The login's rules on an identity the provider just vouched for (at login
+/// and at each refresh): a verified email when `requireEmailVerified` is on,
+/// then the whitelist. `Err` says why not, in words for the user.
+pub(crate) fn admitted(
+    config: &crate::config::Config,
+    provider: &crate::config::Provider,
+    identity: &Identity,
+    claims: &Object,
+) -> Result<(), &'static str> {
+    if provider.require_email_verified && !(identity.email.is_some() && email_verified(claims)) {
+        return Err("Your email address is not verified with the sign-in provider.");
+    }
+    crate::access::whitelisted(config, provider, identity)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -252,14 +252,7 @@ impl Login<'_> {
                 &ProviderFailure::Junk("the claims have no sub"),
             );
         };
-        let refusal = if provider.require_email_verified
-            && !(identity.email.is_some() && claims::email_verified(claims))
-        {
-            Err("Your email address is not verified with the sign-in provider.")
-        } else {
-            access::whitelisted(config, provider, &identity)
-        };
-        if let Err(reason) = refusal {
+        if let Err(reason) = claims::admitted(config, provider, &identity, claims) {
             let response = if browser {
                 Response::new(403).html(pages::unauthorized(
                     &config.site.look,

@@ -65,6 +65,18 @@ pub struct Start<'a> {
     pub request_id: Option<&'a str>,
 }
 
+impl<'a> Start<'a> {
+    /// A browser's login, coming back to `return_to`.
+    pub fn browser(return_to: String, request_id: Option<&'a str>) -> Self {
+        Self {
+            return_to,
+            browser: true,
+            switch_account: false,
+            request_id,
+        }
+    }
+}
+
 /// Starts a login through `provider`: a new flow cookie and a redirect to the
 /// provider.
 pub fn start(

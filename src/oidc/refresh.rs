@@ -8,7 +8,6 @@
 //! refused until the provider answers. VMs coordinate through
 //! `session::refreshing`, so a session is refreshed once at a time.
 
-use crate::access;
 use crate::config::{ClaimsSource, Config, Provider};
 use crate::decision::{loggable, Audit, CallReply, Level, LogLine, OutboundCall};
 use crate::document::Object;
@@ -306,14 +305,7 @@ impl Check<'_> {
             let why = "the provider answered for another user (sub changed)".to_owned();
             return end(self.runtime, session, SessionEnd::Refused, why, self.now);
         }
-        let refusal = if provider.require_email_verified
-            && !(identity.email.is_some() && claims::email_verified(claims))
-        {
-            Err("the email address is no longer verified")
-        } else {
-            access::whitelisted(config, provider, &identity)
-        };
-        if let Err(reason) = refusal {
+        if let Err(reason) = claims::admitted(config, provider, &identity, claims) {
             let mut refreshed = session;
             refreshed.identity = identity;
             return end(
