@@ -54,7 +54,7 @@ pub fn identity(
         .or_else(|| email.as_ref().map(|e| e.replace('@', "_")))
         .unwrap_or_else(|| sub.clone());
     let name = text(&names.name)
-        .or_else(|| email.as_deref().map(pseudo_name))
+        .or_else(|| email.as_deref().map(pseudo_name).filter(|n| !n.is_empty()))
         .unwrap_or_else(|| username.clone());
     Ok(Identity {
         provider: provider.to_owned(),
