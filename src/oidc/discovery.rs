@@ -26,6 +26,9 @@ const REMEMBERED_KIDS: usize = 8;
 /// Retry back-off bounds after a failed fetch.
 const BACKOFF_MIN_SECONDS: u64 = 1;
 const BACKOFF_MAX_SECONDS: u64 = 60;
+/// A login that finds a provider not ready makes its next fetch due at once,
+/// at most once per this many seconds (clock seconds) per provider and VM.
+pub const RETRY_NOW_FLOOR_SECONDS: u64 = 1;
 
 /// The endpoints a login uses, from configuration or discovery.
 #[derive(Debug, Clone)]
@@ -53,6 +56,8 @@ pub struct ProviderState {
     next_attempt_at: u64,
     backoff: u64,
     in_flight: bool,
+    /// When a login last made a fetch due at once ([`RuntimeUpdate::RetryNow`]).
+    retried_now_at: Option<u64>,
 }
 
 /// Every provider's state, in configuration order.
@@ -86,6 +91,9 @@ pub enum RuntimeUpdate {
         kid: String,
         at: u64,
     },
+    /// A login found the provider not ready: fetch again now instead of
+    /// waiting out the back-off (the provider typically came up after Envoy).
+    RetryNow { provider: usize, at: u64 },
 }
 
 impl ProviderState {
@@ -99,6 +107,18 @@ impl ProviderState {
             .refetched_kids
             .iter()
             .any(|(known, at)| known == kid && now < at.saturating_add(KID_REFETCH_SECONDS))
+    }
+
+    /// Whether a login that finds this provider not ready at `now` may make
+    /// its next fetch due at once: not while a fetch is in flight (one per
+    /// provider and VM), not when one is due anyway, and at most once per
+    /// [`RETRY_NOW_FLOOR_SECONDS`].
+    pub fn may_retry_now(&self, now: u64) -> bool {
+        !self.in_flight
+            && now < self.next_attempt_at
+            && self
+                .retried_now_at
+                .is_none_or(|at| now >= at.saturating_add(RETRY_NOW_FLOOR_SECONDS))
     }
 }
 
@@ -138,6 +158,14 @@ impl Runtime {
                         state.refetched_kids.remove(0);
                     }
                     state.refetched_kids.push((kid, at));
+                }
+            }
+            RuntimeUpdate::RetryNow { provider, at } => {
+                if let Some(state) = self.providers.get_mut(provider) {
+                    if state.may_retry_now(at) {
+                        state.next_attempt_at = at;
+                        state.retried_now_at = Some(at);
+                    }
                 }
             }
         }

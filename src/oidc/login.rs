@@ -8,14 +8,17 @@ use crate::http::cookie;
 use crate::http::request::RequestView;
 use crate::http::respond::{self, login_url};
 use crate::http::url::single_param;
-use crate::oidc::discovery::{Endpoints, Runtime};
+use crate::oidc::discovery::{Endpoints, Runtime, RuntimeUpdate};
 use crate::oidc::messages::{self, printable};
 use crate::oidc::{Action, Decision, Pending};
 use crate::session::crypto::{ct_eq, Entropy};
 use crate::session::login_flow::{flow_id, LoginFlow};
 
 /// The provider's endpoints, or the 503 that says logins through it are not
-/// possible yet (discovery or the JWKS has not succeeded).
+/// possible yet (discovery or the JWKS has not succeeded). The 503 also makes
+/// the provider's next fetch due at once (see [`RuntimeUpdate::RetryNow`]), so
+/// a login works within a second or two of the provider becoming reachable
+/// rather than after the back-off (up to a minute).
 pub(super) fn ready<'r>(
     config: &Config,
     runtime: &'r Runtime,
@@ -27,6 +30,11 @@ pub(super) fn ready<'r>(
     runtime
         .readiness(config, index, now)
         .map_err(|(why, retry)| {
+            let retry_now = runtime
+                .providers
+                .get(index)
+                .is_some_and(|state| state.may_retry_now(now));
+            let retry = if retry_now { 1 } else { retry };
             let message = format!(
                 "Sign-in with {} is temporarily unavailable. Please try again in a moment.",
                 provider.name
@@ -40,11 +48,19 @@ pub(super) fn ready<'r>(
                 &login_url(&config.site, ""),
             )
             .header("retry-after", retry.to_string());
-            Box::new(Decision::respond(
+            let decision = Decision::respond(
                 response,
                 Level::Warn,
                 format!("login via {} refused: {why}", provider.id),
-            ))
+            );
+            Box::new(if retry_now {
+                decision.with_update(RuntimeUpdate::RetryNow {
+                    provider: index,
+                    at: now,
+                })
+            } else {
+                decision
+            })
         })
 }
 
