@@ -757,7 +757,7 @@ export async function startPocketId(options = {}) {
   }
 
   // Headless login. Which user signs in is chosen by the `standin_user`
-  // cookie (no page at all); without it a small page lists the users as
+  // cookie (a username or a sub; no page at all); without it a small page lists the users as
   // buttons, for a human or a headless browser. `standin_deny=1` makes the
   // provider answer access_denied instead.
   async function handleInteraction(ctx, isLoginPost) {
@@ -824,7 +824,8 @@ export async function startPocketId(options = {}) {
       return;
     }
 
-    const user = usersByName.get(username);
+    // By username, or by sub for a username no cookie can carry (CR, LF, ...).
+    const user = usersByName.get(username) ?? usersBySub.get(username);
     if (!user) {
       // Pocket ID shows its own error page; nothing goes back to the RP.
       ctx.status = 400;
