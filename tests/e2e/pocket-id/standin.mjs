@@ -676,7 +676,15 @@ export async function startPocketId(options = {}) {
     if (entry && entry.form === undefined && entry.method === 'POST') {
       entry.form = ctx.state.parsedForm ?? (ctx.oidc?.body ? { ...ctx.oidc.body } : undefined);
     }
-    if (entry) entry.status = ctx.status;
+    if (entry) {
+      entry.status = ctx.status;
+      // What the provider answered (tokens included), for tests that check
+      // where such values end up.
+      const body = ctx.body;
+      if (body && typeof body === 'object' && !Buffer.isBuffer(body) && typeof body.pipe !== 'function') {
+        entry.response = JSON.parse(JSON.stringify(body));
+      }
+    }
   }
 
   // ---- middleware: Pocket ID shape of responses ---------------------------
