@@ -5,7 +5,10 @@
 // environment_variables with HOST values from Envoy's own environment), loaded
 // by Envoy through extension config discovery from a file; clusters named the
 // Istio way; the Pocket ID stand-in served over HTTPS with certificates made
-// at test time. Then a full login.
+// at test time. Then a full login. A second Envoy takes ECDS updates: one with
+// an invalid pluginConfig, which Envoy refuses (the filter's on_configure
+// fails in Envoy's configuration canary VM) while the previous version keeps
+// serving, then a valid one, which applies.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
