@@ -8,7 +8,8 @@
 //! - control characters stripped from claim values in identity headers;
 //! - the return URL's scheme (no `http://` return under an `https` `appUrl`);
 //! - separate keys for the login-flow and session cookies;
-//! - no secret in any log line of whole logins, failed ones included.
+//! - no secret in any log line of whole logins, failed ones included;
+//! - provider documents cannot flood a log line (issue #20 item 3).
 
 // Test code fails loudly by design; the no-panic rule is for `src/`.
 #![allow(
@@ -541,4 +542,66 @@ fn no_log_line_of_whole_logins_holds_a_secret() {
         assert!(matches!(decision.action, Action::Respond(_)), "{query}");
     }
     run.assert_clean();
+}
+
+#[test]
+fn provider_documents_cannot_flood_a_log_line() {
+    use tinyauth_wasm::config::Config;
+    use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime};
+    // A discovery document whose endpoints are 5,000-character URLs.
+    let long = format!("https://id.example.com/{}", "a".repeat(5000));
+    let mut document = discovery_document("https://id.example.com");
+    document["token_endpoint"] = json!(long);
+    document["jwks_uri"] = json!(long);
+    let mut config_without_urls = base_config();
+    for key in ["tokenUrl", "userInfoUrl"] {
+        config_without_urls["oauth"]["providers"]["generic"]
+            .as_object_mut()
+            .unwrap()
+            .remove(key);
+    }
+    let config = Config::from_json(config_without_urls.to_string().as_bytes()).unwrap();
+    let mut runtime = Runtime::new(&config);
+    discovery::due_fetches(&config, &mut runtime, NOW);
+    let lines = discovery::on_fetch_reply(
+        &config,
+        &mut runtime,
+        0,
+        Fetch::Discovery,
+        &ok_json(&document),
+        NOW,
+    );
+    assert!(lines[0].message.contains("discovered issuer"), "{lines:?}");
+    assert!(
+        lines[0].message.len() < 600,
+        "{} characters",
+        lines[0].message.len()
+    );
+    // A key set of 2,000 junk entries with long kids.
+    let junk: Vec<Value> = (0..2000)
+        .map(|i| json!({"kty": "XX", "kid": format!("{i}-{}", "k".repeat(500))}))
+        .collect();
+    let due = discovery::due_fetches(&config, &mut runtime, NOW);
+    assert_eq!(due[0].1, Fetch::Jwks);
+    let lines = discovery::on_fetch_reply(
+        &config,
+        &mut runtime,
+        0,
+        Fetch::Jwks,
+        &ok_json(&json!({"keys": junk})),
+        NOW,
+    );
+    let line = &lines[0].message;
+    assert!(line.contains("no usable signing key"), "{line}");
+    assert!(line.contains("and 1995 more"), "{line}");
+    assert!(line.len() < 1000, "{} characters", line.len());
+    // The reason is repeated on every refused login: short there too.
+    let env = Env { config, runtime };
+    let refused = Browser::new().get(&env, START, &mut Counter::default());
+    assert_eq!(response(&refused).status, 503);
+    assert!(
+        refused.log[0].message.len() < 1000,
+        "{}",
+        refused.log[0].message.len()
+    );
 }

@@ -304,11 +304,11 @@ pub fn on_fetch_reply(
                     "provider {}: discovered issuer {} (token {}, jwks {})",
                     provider.id,
                     endpoints.issuer,
-                    endpoints.token.url,
+                    shown(&endpoints.token.url),
                     endpoints
                         .jwks
                         .as_ref()
-                        .map_or_else(|| "none".into(), |j| j.url.to_string())
+                        .map_or_else(|| "none".into(), |j| shown(&j.url))
                 );
                 state.endpoints = Some(endpoints);
                 line
@@ -320,7 +320,7 @@ pub fn on_fetch_reply(
                 if jwks.keys.is_empty() {
                     return Err(format!(
                         "the JWKS has no usable signing key (skipped: {})",
-                        jwks.skipped.join("; ")
+                        skipped(&jwks.skipped)
                     ));
                 }
                 let mut line = format!(
@@ -329,7 +329,7 @@ pub fn on_fetch_reply(
                     jwks.keys.len()
                 );
                 if !jwks.skipped.is_empty() {
-                    line = format!("{line}; skipped {}", jwks.skipped.join("; "));
+                    line = format!("{line}; skipped {}", skipped(&jwks.skipped));
                 }
                 state.jwks = Some(jwks);
                 state.jwks_fetched_at = now;
@@ -363,6 +363,32 @@ pub fn on_fetch_reply(
                 message,
             }]
         }
+    }
+}
+
+/// Most key-set entries named in one log line.
+const SKIPPED_SHOWN: usize = 5;
+
+/// A URL from the provider's discovery document as it goes into a log line:
+/// printable ASCII (as the URL parser writes it anyway), at most 200 characters.
+fn shown(url: &impl std::fmt::Display) -> String {
+    printable(&url.to_string(), 200)
+}
+
+/// The key-set entries that were skipped, for a log line: each is already
+/// short (`jwks`), and a key set of thousands of junk entries names only the
+/// first few, so it cannot flood the log (the reason is repeated on every
+/// refused login).
+fn skipped(entries: &[String]) -> String {
+    let shown = entries
+        .iter()
+        .take(SKIPPED_SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match entries.len().saturating_sub(SKIPPED_SHOWN) {
+        0 => shown,
+        more => format!("{shown}; and {more} more"),
     }
 }
 
