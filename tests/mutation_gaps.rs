@@ -247,3 +247,54 @@ fn the_authority_decides_and_host_only_stands_in_for_it() {
     );
     assert_eq!(with(&[("host", "who.example.com")]), 200);
 }
+
+/// `access::ip_blocked`: a client whose address is unknown is refused
+/// whenever any allow or block list applies, global or the app's.
+#[test]
+fn an_unknown_client_address_fails_any_ip_list() {
+    use tinyauth_wasm::flow;
+    use tinyauth_wasm::http::request::RequestView;
+    let cases = [
+        (
+            "a global block list",
+            json!({"ip": {"block": "203.0.113.0/24"}}),
+            json!({}),
+        ),
+        (
+            "a global allow list",
+            json!({"ip": {"allow": "203.0.113.0/24"}}),
+            json!({}),
+        ),
+        (
+            "an app block list",
+            json!({}),
+            json!({"ip": {"block": "203.0.113.0/24"}}),
+        ),
+        (
+            "an app allow list",
+            json!({}),
+            json!({"ip": {"allow": "203.0.113.0/24"}}),
+        ),
+    ];
+    for (name, auth, app) in cases {
+        let mut value = base_config();
+        value["auth"] = auth;
+        value["apps"]["vault"] = app;
+        let env = compile(&value);
+        let headers = Browser::api().headers("https://vault.example.com/", &[]);
+        let view = RequestView::from_headers(&headers);
+        assert_eq!(view.peer, None);
+        let decision = flow::on_request(&env, &env.runtime, &view, NOW, &mut Counter::default());
+        assert_eq!(response(&decision).status, 403, "{name}");
+        assert!(
+            decision.log[0].message.contains("client IP blocked"),
+            "{name}"
+        );
+    }
+    // Without any list, the address does not matter.
+    let env = compile(&base_config());
+    let headers = Browser::api().headers("https://vault.example.com/", &[]);
+    let view = RequestView::from_headers(&headers);
+    let decision = flow::on_request(&env, &env.runtime, &view, NOW, &mut Counter::default());
+    assert_eq!(response(&decision).status, 401);
+}
