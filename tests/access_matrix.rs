@@ -117,6 +117,15 @@ fn outcome(auth: &str, apps: &str, url: &str, peer: &str, xff: &str, who: &str) 
             };
             let audit = decision.audit.as_ref().unwrap();
             assert_eq!((audit.event, audit.decision), ("refused", "deny"));
+            // The page says why in plain words (Denial::public_reason).
+            let page = String::from_utf8_lossy(&r.body);
+            let reason = match kind {
+                "ip" => "cannot be opened from your network address",
+                "group" => "You are not in a group that may use this app.",
+                "whitelist" => "Your email address is not allowed to use this app.",
+                _ => "Your account is not allowed to use this app.",
+            };
+            assert!(page.contains(reason), "{kind}: {page}");
             format!("deny:{kind}")
         }
         other => panic!("unexpected action {other:?}"),
@@ -212,6 +221,9 @@ fn access_matrix() {
         ("ip.allow admits a listed range", "", r#"{"admin":{"ip":{"allow":"198.51.100.0/24"}}}"#, A, PEER, "", "alice", "forward"),
         ("ip.allow refuses others", "", r#"{"admin":{"ip":{"allow":"10.0.0.0/8"}}}"#, A, PEER, "", "alice", "deny:ip"),
         ("global ip.block applies to every app", r#"{"ip":{"block":"198.51.100.0/24"}}"#, "", W, PEER, "", "alice", "deny:ip"),
+        ("global ip.allow refuses others on every app", r#"{"ip":{"allow":"10.0.0.0/8"}}"#, "", W, PEER, "", "alice", "deny:ip"),
+        ("global ip.allow refuses others on an app with its own rules", r#"{"ip":{"allow":"10.0.0.0/8"}}"#, r#"{"admin":{"ip":{"block":"203.0.113.0/24"}}}"#, A, PEER, "", "alice", "deny:ip"),
+        ("global ip.allow admits a listed address", r#"{"ip":{"allow":"198.51.100.0/24"}}"#, "", W, PEER, "", "alice", "forward"),
         ("global and app allow lists merge", r#"{"ip":{"allow":"10.0.0.0/8"}}"#, r#"{"admin":{"ip":{"allow":"198.51.100.0/24"}}}"#, A, PEER, "", "alice", "forward"),
         ("block wins over allow", "", r#"{"admin":{"ip":{"allow":"198.51.100.0/24","block":"198.51.100.20"}}}"#, A, PEER, "", "alice", "deny:ip"),
         ("IPv6 block", "", r#"{"admin":{"ip":{"block":"2001:db8::/32"}}}"#, A, "2001:db8::7", "", "alice", "deny:ip"),

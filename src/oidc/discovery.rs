@@ -27,6 +27,9 @@ const REMEMBERED_KIDS: usize = 8;
 /// Retry back-off bounds after a failed fetch.
 const BACKOFF_MIN_SECONDS: u64 = 1;
 const BACKOFF_MAX_SECONDS: u64 = 60;
+/// A login that finds a provider not ready makes its next fetch due at once,
+/// at most once per this many seconds (clock seconds) per provider and VM.
+pub const RETRY_NOW_FLOOR_SECONDS: u64 = 1;
 
 /// The endpoints a login uses, from configuration or discovery.
 #[derive(Debug, Clone)]
@@ -75,6 +78,8 @@ pub struct ProviderState {
     next_attempt_at: u64,
     backoff: u64,
     in_flight: bool,
+    /// When a login last made a fetch due at once ([`RuntimeUpdate::RetryNow`]).
+    retried_now_at: Option<u64>,
 }
 
 /// Every provider's state, in configuration order.
@@ -109,6 +114,9 @@ pub enum RuntimeUpdate {
         kid: String,
         at: u64,
     },
+    /// A login found the provider not ready: fetch again now instead of
+    /// waiting out the back-off (the provider typically came up after Envoy).
+    RetryNow { provider: usize, at: u64 },
 }
 
 impl ProviderState {
@@ -122,6 +130,18 @@ impl ProviderState {
             .refetched_kids
             .iter()
             .any(|(known, at)| known == kid && now < at.saturating_add(KID_REFETCH_SECONDS))
+    }
+
+    /// Whether a login that finds this provider not ready at `now` may make
+    /// its next fetch due at once: not while a fetch is in flight (one per
+    /// provider and VM), not when one is due anyway, and at most once per
+    /// [`RETRY_NOW_FLOOR_SECONDS`].
+    pub fn may_retry_now(&self, now: u64) -> bool {
+        !self.in_flight
+            && now < self.next_attempt_at
+            && self
+                .retried_now_at
+                .is_none_or(|at| now >= at.saturating_add(RETRY_NOW_FLOOR_SECONDS))
     }
 }
 
@@ -170,6 +190,14 @@ impl Runtime {
                         state.refetched_kids.remove(0);
                     }
                     state.refetched_kids.push((kid, at));
+                }
+            }
+            RuntimeUpdate::RetryNow { provider, at } => {
+                if let Some(state) = self.providers.get_mut(provider) {
+                    if state.may_retry_now(at) {
+                        state.next_attempt_at = at;
+                        state.retried_now_at = Some(at);
+                    }
                 }
             }
         }
@@ -310,11 +338,11 @@ pub fn on_fetch_reply(
                     "provider {}: discovered issuer {} (token {}, jwks {})",
                     provider.id,
                     endpoints.issuer,
-                    endpoints.token.url,
+                    shown(&endpoints.token.url),
                     endpoints
                         .jwks
                         .as_ref()
-                        .map_or_else(|| "none".into(), |j| j.url.to_string())
+                        .map_or_else(|| "none".into(), |j| shown(&j.url))
                 );
                 state.endpoints = Some(endpoints);
                 line
@@ -326,7 +354,7 @@ pub fn on_fetch_reply(
                 if jwks.keys.is_empty() {
                     return Err(format!(
                         "the JWKS has no usable signing key (skipped: {})",
-                        jwks.skipped.join("; ")
+                        skipped(&jwks.skipped)
                     ));
                 }
                 let mut line = format!(
@@ -335,7 +363,7 @@ pub fn on_fetch_reply(
                     jwks.keys.len()
                 );
                 if !jwks.skipped.is_empty() {
-                    line = format!("{line}; skipped {}", jwks.skipped.join("; "));
+                    line = format!("{line}; skipped {}", skipped(&jwks.skipped));
                 }
                 state.jwks = Some(jwks);
                 state.jwks_fetched_at = now;
@@ -377,6 +405,32 @@ pub fn on_fetch_reply(
             state.last_error = Some(error);
             vec![LogLine { level, message }]
         }
+    }
+}
+
+/// Most key-set entries named in one log line.
+const SKIPPED_SHOWN: usize = 5;
+
+/// A URL from the provider's discovery document as it goes into a log line:
+/// printable ASCII (as the URL parser writes it anyway), at most 200 characters.
+fn shown(url: &impl std::fmt::Display) -> String {
+    printable(&url.to_string(), 200)
+}
+
+/// The key-set entries that were skipped, for a log line: each is already
+/// short (`jwks`), and a key set of thousands of junk entries names only the
+/// first few, so it cannot flood the log (the reason is repeated on every
+/// refused login).
+fn skipped(entries: &[String]) -> String {
+    let shown = entries
+        .iter()
+        .take(SKIPPED_SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match entries.len().saturating_sub(SKIPPED_SHOWN) {
+        0 => shown,
+        more => format!("{shown}; and {more} more"),
     }
 }
 

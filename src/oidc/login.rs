@@ -10,14 +10,17 @@ use crate::http::request::RequestView;
 use crate::http::respond::{self, login_url};
 use crate::http::url::single_param;
 use crate::metrics::{Count, LoginFailure};
-use crate::oidc::discovery::{Endpoints, Runtime};
+use crate::oidc::discovery::{Endpoints, Runtime, RuntimeUpdate};
 use crate::oidc::messages::{self, printable};
 use crate::oidc::{failed_login, Action, Decision, LoginStep, Pending};
 use crate::session::crypto::{ct_eq, Entropy};
 use crate::session::login_flow::{flow_id, LoginFlow};
 
 /// The provider's endpoints, or the 503 that says logins through it are not
-/// possible yet (discovery or the JWKS has not succeeded).
+/// possible yet (discovery or the JWKS has not succeeded). The 503 also makes
+/// the provider's next fetch due at once (see [`RuntimeUpdate::RetryNow`]), so
+/// a login works within a second or two of the provider becoming reachable
+/// rather than after the back-off (up to a minute).
 pub(super) fn ready<'r>(
     config: &Config,
     runtime: &'r Runtime,
@@ -29,6 +32,11 @@ pub(super) fn ready<'r>(
     runtime
         .readiness(config, index, incident.at)
         .map_err(|(why, retry)| {
+            let retry_now = runtime
+                .providers
+                .get(index)
+                .is_some_and(|state| state.may_retry_now(incident.at));
+            let retry = if retry_now { 1 } else { retry };
             let message = format!(
                 "Sign-in with {} is temporarily unavailable. Please try again in a moment.",
                 provider.name
@@ -43,13 +51,16 @@ pub(super) fn ready<'r>(
                 &login_url(&config.site, ""),
             )
             .header("retry-after", retry.to_string());
-            Box::new(failed_login(
-                response,
-                &provider.id,
-                LoginFailure::Unavailable,
-                why,
-                None,
-            ))
+            let decision =
+                failed_login(response, &provider.id, LoginFailure::Unavailable, why, None);
+            Box::new(if retry_now {
+                decision.with_update(RuntimeUpdate::RetryNow {
+                    provider: index,
+                    at: incident.at,
+                })
+            } else {
+                decision
+            })
         })
 }
 

@@ -50,25 +50,44 @@ describe('access rules', () => {
     assert.equal(closed.status, 401);
     const escape = await s.api().get(s.url('public', '/public/%2e%2e/private'));
     assert.equal(escape.status, 401, 'an encoded dot-dot does not escape the public prefix');
+    const browser = await s.browser(null, { followRedirects: false }).get(s.url('public', '/private'));
+    assert.equal(browser.status, 302, 'a browser is sent to log in');
+    assert.equal(s.upstream.requests.filter((q) => q.host.startsWith('public.') && q.path !== '/public/page?x=1').length, 0, 'only the public path reached the app');
   });
 
   test('path.block: only matching paths need a login', async () => {
-    assert.equal((await s.api().get(s.url('docs', '/read/intro'))).status, 200);
+    const read = await s.api().get(s.url('docs', '/read/intro'), { headers: SPOOF });
+    assert.equal(read.status, 200);
+    assert.equal(JSON.parse(read.body).path, '/read/intro');
+    assert.deepEqual(noIdentity(echoed(read)), []);
     assert.equal((await s.api().get(s.url('docs', '/edit/intro'))).status, 401);
     assert.equal((await s.api().get(s.url('docs', '/%65dit/intro'))).status, 401);
+    assert.equal((await s.api().get(s.url('docs', '/Edit/intro'))).status, 401, 'any letter case');
+    // Signed in, the blocked path is the app's as usual.
+    const b = s.browser('alice');
+    const edit = await loginVia(b, s.url('docs', '/edit/intro'));
+    assert.equal(edit.status, 200);
+    assert.equal(edit.url, s.url('docs', '/edit/intro'));
+    assert.equal(echoed(edit)['remote-user'], 'alice');
   });
 
   test('a signed-in user on a public path gets no identity headers', async () => {
     const b = s.browser('alice');
-    await loginVia(b, s.url('whoami', '/'));
+    const login = await loginVia(b, s.url('whoami', '/'));
+    assert.equal(echoed(login)['remote-user'], 'alice', 'signed in');
     const r = await b.get(s.url('public', '/public/x'));
     assert.equal(r.status, 200);
     assert.deepEqual(noIdentity(echoed(r)), []);
+    // The same session on the same app's other paths: identity headers.
+    const closed = await b.get(s.url('public', '/private'));
+    assert.equal(closed.status, 200);
+    assert.equal(echoed(closed)['remote-user'], 'alice');
   });
 
   test('a blocked IP is refused even when logged in', async () => {
     const b = s.browser('alice');
-    await loginVia(b, s.url('whoami', '/'));
+    const login = await loginVia(b, s.url('whoami', '/'));
+    assert.equal(echoed(login)['remote-user'], 'alice', 'signed in');
     const r = await b.get(s.url('vault', '/'));
     assert.equal(r.status, 403);
     assert.match(r.body, /cannot be opened from your network address/);
@@ -82,6 +101,9 @@ describe('access rules', () => {
     const r = await s.api().get(s.url('status', '/health'), { headers: SPOOF });
     assert.equal(r.status, 200);
     assert.deepEqual(noIdentity(echoed(r)), []);
+    assert.equal(JSON.parse(r.body).path, '/health');
+    // The same client on an app without the bypass must log in.
+    assert.equal((await s.api().get(s.url('whoami', '/health'))).status, 401);
   });
 
   test('X-Forwarded-For cannot claim a bypassed address without trusted proxies', async () => {

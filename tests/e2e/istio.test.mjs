@@ -5,7 +5,10 @@
 // environment_variables with HOST values from Envoy's own environment), loaded
 // by Envoy through extension config discovery from a file; clusters named the
 // Istio way; the Pocket ID stand-in served over HTTPS with certificates made
-// at test time. Then a full login.
+// at test time. Then a full login. A second Envoy takes ECDS updates: one with
+// an invalid pluginConfig, which Envoy refuses (the filter's on_configure
+// fails in Envoy's configuration canary VM) while the previous version keeps
+// serving, then a valid one, which applies.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -99,6 +102,8 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
   let port;
   let certs;
   let ecdsDir;
+  let ecdsFile;
+  let pluginConfigJson;
   const url = (host, p = '/') => `http://${host}.example.test:${port}${p}`;
 
   before(async () => {
@@ -118,12 +123,12 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
 
     // The shipped pluginConfig, pointed at this test's hosts. JSON.stringify of
     // the parsed YAML is what istiod's protojson marshalling of the Struct gives.
-    const pluginConfigJson = JSON.stringify(PLUGIN.spec.pluginConfig)
+    pluginConfigJson = JSON.stringify(PLUGIN.spec.pluginConfig)
       .replaceAll('https://tinyauth.example.com', appUrl)
       .replaceAll('https://pocket-id.example.com', op.issuer)
       .replaceAll('example.com', 'example.test');
     ecdsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-ecds-'));
-    const ecdsFile = path.join(ecdsDir, 'tinyauth.ecds.json');
+    ecdsFile = path.join(ecdsDir, 'tinyauth.ecds.json');
     const resource = ecdsResource(PLUGIN, pluginConfigJson, wasmPath());
     fs.writeFileSync(ecdsFile, JSON.stringify({ version_info: '1', resources: [resource] }, null, 2));
 
@@ -229,5 +234,161 @@ describe('Istio delivery (ECDS, Istio cluster names, HTTPS provider)', () => {
     }
     const plain = await rawGet(port, host, '/api/health');
     assert.equal(plain.status, 200, 'a request without underscores passes');
+  });
+});
+
+describe('Istio delivery: configuration updates through ECDS', () => {
+  let op;
+  let envoy;
+  let upstream;
+  let port;
+  let certs;
+  let ecdsDir;
+  let ecdsFile;
+  let pluginConfig;
+  const url = (host, p = '/') => `http://${host}.example.test:${port}${p}`;
+  const browser = (user) => {
+    const b = new Browser({ ca: certs.ca });
+    b.jar.set('standin_user', user, { url: op.issuer });
+    return b;
+  };
+  /** Publishes a new ECDS resource version the way Envoy's file watch expects it: written aside, then moved in place. */
+  const publish = (version, config) => {
+    const text = typeof config === 'string' ? config : JSON.stringify(config);
+    const resource = ecdsResource(PLUGIN, text, wasmPath());
+    const tmp = path.join(ecdsDir, `.tinyauth.ecds.${version}.json`);
+    fs.writeFileSync(tmp, JSON.stringify({ version_info: version, resources: [resource] }, null, 2));
+    fs.renameSync(tmp, ecdsFile);
+  };
+  const ecdsStats = async () => {
+    const stats = await envoy.stats('extension_config_discovery.');
+    const pick = (suffix) => Object.entries(stats).find(([name]) => name.endsWith(`.istio-ingress.tinyauth.${suffix}`))?.[1] ?? 0;
+    return { successes: pick('update_success'), rejected: pick('update_rejected'), fails: pick('config_fail') };
+  };
+
+  before(async () => {
+    certs = makeServerCert('pocket-id.example.test');
+    port = await freePort();
+    const appUrl = `http://auth.example.test:${port}`;
+    op = await startPocketId({
+      port: 0,
+      issuerHost: 'pocket-id.example.test',
+      tls: { key: certs.key, cert: certs.cert },
+      clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${appUrl}/api/oauth/callback/generic`] }],
+    });
+    upstream = await startEchoUpstream();
+    pluginConfig = JSON.parse(
+      JSON.stringify(PLUGIN.spec.pluginConfig)
+        .replaceAll('https://tinyauth.example.com', appUrl)
+        .replaceAll('https://pocket-id.example.com', op.issuer)
+        .replaceAll('example.com', 'example.test'),
+    );
+    ecdsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyauth-ecds-update-'));
+    ecdsFile = path.join(ecdsDir, 'tinyauth.ecds.json');
+    publish('1', pluginConfig);
+    const providerPort = new URL(op.issuer).port;
+    const config = buildEnvoyConfig({
+      listenPort: port,
+      wasm: false,
+      preHttpFilters: [{
+        name: `${PLUGIN.metadata.namespace}.${PLUGIN.metadata.name}`,
+        config_discovery: {
+          config_source: { path_config_source: { path: ecdsFile }, resource_api_version: 'V3' },
+          type_urls: [WASM_TYPE],
+        },
+      }],
+      clusters: [
+        { name: 'outbound|8080||whoami.default.svc.cluster.local', host: '127.0.0.1', port: upstream.port },
+        {
+          name: `outbound|${providerPort}||pocket-id.example.test`,
+          host: '127.0.0.1',
+          port: op.port,
+          tls: { sni: 'pocket-id.example.test', caFile: certs.caFile },
+        },
+      ],
+      upstreamCluster: 'outbound|8080||whoami.default.svc.cluster.local',
+    });
+    envoy = await startEnvoy({
+      config,
+      name: 'istio-envoy-updates',
+      testName: 'istio-ecds-updates',
+      concurrency: 2,
+      extraArgs: [
+        '--service-node', `router~10.0.0.1~istio-ingressgateway-0.${PLUGIN.metadata.namespace}~${PLUGIN.metadata.namespace}.svc.cluster.local`,
+        '--service-cluster', `istio-ingressgateway.${PLUGIN.metadata.namespace}`,
+      ],
+      env: { ...process.env, TINYAUTH_OAUTH_PROVIDERS_GENERIC_CLIENTSECRET: CLIENT_SECRET, TINYAUTH_SECRET: SECRET },
+    });
+    await waitProvidersReady(envoy, PLUGIN.spec.pluginConfig, 2);
+  });
+
+  after(async () => {
+    await envoy?.stop();
+    await op?.close();
+    await upstream?.close();
+    if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
+    if (ecdsDir) fs.rmSync(ecdsDir, { recursive: true, force: true });
+  });
+
+  test('an invalid pluginConfig is refused with the reason logged, and the previous configuration keeps serving', async () => {
+    const alice = browser('alice');
+    const first = await alice.get(url('whoami', '/before'));
+    assert.equal(first.status, 200, first.body);
+    const initial = await ecdsStats();
+    assert.equal(initial.successes, 1, 'version 1 was loaded through ECDS');
+
+    const mark = envoy.mark();
+    const bad = structuredClone(pluginConfig);
+    bad.apps.whoami.oauth.groups = '/(admins/';
+    publish('2', bad);
+    // The reason, from the filter; then Envoy refusing the update.
+    await envoy.waitForLog(/\[critical\]\[wasm\].*invalid configuration: apps\.whoami\.oauth\.groups: invalid regex \/\(admins\/: unclosed group/, 15000, { since: mark });
+    await envoy.waitForLog(/config update rejected: Unable to create Wasm plugin istio-ingress\.tinyauth/, 15000, { since: mark });
+    const refused = await ecdsStats();
+    assert.equal(refused.rejected, initial.rejected + 1, 'Envoy rejected the update');
+    assert.equal(refused.fails, initial.fails + 1, 'and counts it as a failed configuration');
+    assert.equal(refused.successes, initial.successes, 'nothing was applied');
+
+    // Every worker still serves with version 1: the existing session, a new
+    // login, and version 1's rules (whoami needs admins). Separate
+    // connections, so both workers answer.
+    for (let i = 0; i < 8; i++) {
+      const again = await alice.get(url('whoami', `/after-${i}`));
+      assert.equal(again.status, 200, `request ${i} with the session from before: ${again.body}`);
+      assert.equal(echoed(again)['remote-user'], 'alice');
+    }
+    const fresh = await browser('alice').get(url('whoami', '/fresh'));
+    assert.equal(fresh.status, 200, 'a new login works');
+    assert.equal(echoed(fresh)['remote-groups'], 'admins,users');
+    assert.equal((await browser('bob').get(url('whoami', '/'))).status, 403, "version 1's group rule still applies");
+    assert.equal((await apiClient().get(url('metrics', '/api/health'))).status, 200);
+    assert.equal((await apiClient().get(url('metrics', '/dashboards'))).status, 401);
+    assert.doesNotMatch(envoy.proc.linesSince(mark).join('\n'), /panic|Wasm VM failed (?!Failed to configure base Wasm plugin)/);
+
+    // A valid update after the refused one applies, and sessions signed
+    // before it stay valid (the secret did not change).
+    const good = structuredClone(pluginConfig);
+    good.apps.whoami.oauth.groups = 'admins, users';
+    const markGood = envoy.mark();
+    publish('3', good);
+    const deadline = Date.now() + 15000;
+    while ((await ecdsStats()).successes === initial.successes) {
+      assert.ok(Date.now() < deadline, `version 3 was not loaded:\n${envoy.tail(20)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Each VM's new root context discovers the provider again.
+    for (;;) {
+      const threads = new Set(
+        envoy.proc.linesSince(markGood).filter((l) => /provider generic: \d+ signing key\(s\) loaded/.test(l)).map((l) => /\]\[(\d+)\]\[/.exec(l)?.[1]),
+      );
+      if (threads.size >= 3) break;
+      assert.ok(Date.now() < deadline, `version 3's VMs did not load the keys:\n${envoy.tail(20)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const bob = await browser('bob').get(url('whoami', '/'));
+    assert.equal(bob.status, 200, `version 3 lets users in: ${bob.body}`);
+    const kept = await alice.get(url('whoami', '/kept'));
+    assert.equal(kept.status, 200, 'the session from version 1 is still valid');
+    assert.equal(echoed(kept)['remote-user'], 'alice');
   });
 });

@@ -7,7 +7,8 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { buildEnvoyConfig, runEnvoyExpectFailure } from './lib/envoy.mjs';
-import { echoed, loginVia, sessionCookie, startStack } from './lib/stack.mjs';
+import { assertNoSecrets, collectSecrets } from './lib/secrets.mjs';
+import { CLIENT_SECRET, SECRET, echoed, loginVia, sessionCookie, startStack } from './lib/stack.mjs';
 
 describe('login loop', () => {
   /** @type {Awaited<ReturnType<typeof startStack>>} */
@@ -123,6 +124,12 @@ describe('login loop', () => {
     const b = s.browser('carol');
     const r = await loginVia(b, s.url('admin', '/'));
     assert.equal(r.status, 403);
+    assert.match(r.body, /not in a group/);
+    // She is signed in: the refusal is the group rule's, not a failed login.
+    const ok = await b.get(s.url('whoami', '/'));
+    assert.equal(ok.status, 200);
+    assert.equal(echoed(ok)['remote-user'], 'carol');
+    assert.equal(echoed(ok)['remote-groups'], undefined, 'no groups, no header');
   });
 
   test('dave without an email logs in where no whitelist applies', async () => {
@@ -139,6 +146,12 @@ describe('login loop', () => {
     const b = s.browser('alice');
     await loginVia(b, s.url('whoami', '/'));
     const cookie = sessionCookie(b);
+    // The untouched cookie, set by hand the same way, works.
+    const control = s.browser(null, { followRedirects: false });
+    control.jar.set(cookie.name, cookie.value, { domain: '.example.test' });
+    const works = await control.get(s.url('whoami', '/'));
+    assert.equal(works.status, 200);
+    assert.equal(echoed(works)['remote-user'], 'alice');
     const flip = (v, i) => v.slice(0, i) + (v[i] === 'A' ? 'B' : 'A') + v.slice(i + 1);
     const variants = {
       'flipped payload byte': flip(cookie.value, 5),
@@ -205,6 +218,7 @@ describe('login loop', () => {
     const b = s.browser('alice');
     await loginVia(b, s.url('whoami', '/'));
     assert.ok(sessionCookie(b));
+    assert.equal(echoed(await b.get(s.url('whoami', '/')))['remote-user'], 'alice', 'signed in before');
     const endSessions = s.op.endSessionCalls.length;
     const r = await b.get(`${s.appUrl}/logout`);
     assert.equal(r.status, 200);
@@ -218,6 +232,20 @@ describe('login loop', () => {
     const back = await loginVia(b, s.url('whoami', '/'));
     assert.equal(back.status, 200, back.body);
     assert.equal(echoed(back)['remote-user'], 'alice');
+  });
+
+  test("Tinyauth's POST /api/user/logout clears the session cookie", async () => {
+    const b = s.browser('alice');
+    await loginVia(b, s.url('whoami', '/'));
+    assert.equal(echoed(await b.get(s.url('whoami', '/')))['remote-user'], 'alice', 'signed in before');
+    const r = await b.post(`${s.appUrl}/api/user/logout`, { from: `${s.appUrl}/`, headers: { 'sec-fetch-mode': 'cors' } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { status: 200, message: 'Logout successful' });
+    const cleared = [].concat(r.headers['set-cookie'] ?? []).find((c) => c.startsWith('tinyauth-session-'));
+    assert.match(cleared, /^tinyauth-session-[^=]+=;.*Max-Age=0/, 'the session cookie is cleared');
+    assert.match(cleared, /Domain=example\.test/);
+    assert.equal(sessionCookie(b), undefined);
+    assert.equal((await b.get(s.url('whoami', '/'), { followRedirects: false })).status, 302);
   });
 
   test('the provider refusing the user shows an error page and no session', async () => {
@@ -253,7 +281,8 @@ describe('login loop', () => {
 describe('provider failures at the token and userinfo steps', () => {
   let s;
   before(async () => {
-    s = await startStack({ name: 'provider-failures' }, { provider: { slowMs: 5000 } });
+    // No access log: it records the callback's path, code included (see secrets.test.mjs).
+    s = await startStack({ name: 'provider-failures' }, { provider: { slowMs: 5000 }, accessLog: false });
   });
   after(async () => {
     await s?.stop();
@@ -284,10 +313,11 @@ describe('provider failures at the token and userinfo steps', () => {
       assert.match(r.body, /Try again/);
       assert.equal(sessionCookie(b), undefined);
       await s.envoy.waitForLog(logLine, 5000, { since: mark });
-      const logs = s.envoy.logs();
-      for (const secret of ['pocket-id-client-secret', 'code_verifier']) {
-        assert.doesNotMatch(logs, new RegExp(secret), `logs must not contain ${secret}`);
-      }
+      // Every line so far, against every secret this login (and the ones
+      // before it) handled: codes, verifiers, tokens, cookies, credentials.
+      const secrets = collectSecrets({ op: s.op, browsers: [b], fixed: { 'the client secret': CLIENT_SECRET, "the filter's secret": SECRET } });
+      assert.ok(secrets.some((x) => x.what === 'token request: code'), 'the code was sent');
+      assertNoSecrets(s.envoy.logs(), secrets);
       // A retry once the provider is back works.
       const retry = await loginVia(b, s.url('whoami', '/'));
       assert.equal(retry.status, 200);
@@ -366,6 +396,12 @@ describe('configurations', () => {
     await loginVia(b, shortLived.url('whoami', '/'));
     const cookie = sessionCookie(b);
     assert.ok(cookie);
+    // Valid where it was issued, before it expires.
+    const fresh = shortLived.browser(null, { followRedirects: false });
+    fresh.jar.set(cookie.name, cookie.value, { domain: '.example.test' });
+    const valid = await fresh.get(shortLived.url('whoami', '/'));
+    assert.equal(valid.status, 200);
+    assert.equal(echoed(valid)['remote-user'], 'alice');
     // Signed with another secret: the main deployment refuses it.
     const foreign = main.browser(null, { followRedirects: false });
     // Both deployments use auth.example.test, so the cookie name is the same.

@@ -940,6 +940,60 @@ export function rawGet(port, host, rawPath, headers = {}) {
   });
 }
 
+/**
+ * One HTTP/1.1 request written byte for byte on a fresh TCP connection to
+ * 127.0.0.1:port: the request target and every header exactly as given (no
+ * URL parsing, no path normalisation, no header-name checks), then the reply
+ * read until the server closes. For requests no well-behaved client sends.
+ *
+ * @param {number} port
+ * @param {{method?: string, target: string, headers?: Array<[string, string]>, timeoutMs?: number}} req
+ *        `headers` in order; add `host` yourself. `Connection: close` is appended.
+ * @returns {Promise<{status: number, headers: Record<string, string|string[]>, body: string, raw: string}>}
+ */
+export function rawHttp(port, { method = 'GET', target, headers = [], timeoutMs = 10000 }) {
+  const head = [`${method} ${target} HTTP/1.1`, ...headers.map(([n, v]) => `${n}: ${v}`), 'Connection: close', '', ''].join('\r\n');
+  return new Promise((resolve, reject) => {
+    // Written without half-closing: Envoy takes a half-close for the client going away.
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(Buffer.from(head, 'latin1')));
+    const chunks = [];
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const split = raw.indexOf('\r\n\r\n');
+      const lines = (split < 0 ? raw : raw.slice(0, split)).split('\r\n');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+      /** @type {Record<string, string|string[]>} */
+      const out = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        if (i <= 0) continue;
+        const k = line.slice(0, i).trim().toLowerCase();
+        const v = line.slice(i + 1).trim();
+        out[k] = out[k] === undefined ? v : [].concat(out[k], v);
+      }
+      let body = split < 0 ? '' : raw.slice(split + 4);
+      if (String(out['transfer-encoding'] ?? '').toLowerCase() === 'chunked') body = dechunk(body);
+      resolve({ status, headers: out, body: Buffer.from(body, 'latin1').toString('utf8'), raw });
+    });
+    socket.on('error', reject);
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`${method} ${target}: no complete reply after ${timeoutMs} ms`)));
+  });
+}
+
+function dechunk(text) {
+  let out = '';
+  let rest = text;
+  for (;;) {
+    const eol = rest.indexOf('\r\n');
+    if (eol < 0) return out;
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!size) return out;
+    out += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
+}
+
 // ==================================================================== helpers
 
 /** strict-origin-when-cross-origin (Chrome's default referrer policy). */

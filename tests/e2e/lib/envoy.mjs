@@ -150,6 +150,7 @@ export function clusterConfig(c) {
  * @property {string} [routeTimeout]             route timeout, e.g. '15s' (Envoy default 15s)
  * @property {string} [statPrefix='ingress_http']
  * @property {boolean} [useRemoteAddress=true]  HCM use_remote_address (false: X-Forwarded-For passes through as sent)
+ * @property {object} [hcmOptions]              more HttpConnectionManager fields (e.g. normalize_path), set as given
  */
 
 /**
@@ -182,6 +183,7 @@ export function buildEnvoyConfig(opts) {
     routeTimeout,
     statPrefix = 'ingress_http',
     useRemoteAddress = true,
+    hcmOptions = {},
   } = opts;
   if (listenPort === undefined || listenPort === null) throw new Error('buildEnvoyConfig: listenPort is required');
   const upstreamCluster = opts.upstreamCluster ?? (clusters.length === 1 ? clusters[0].name : undefined);
@@ -239,6 +241,7 @@ export function buildEnvoyConfig(opts) {
       virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route }] }],
     },
     http_filters: httpFilters,
+    ...hcmOptions,
   };
   if (accessLog) {
     hcm.access_log = [

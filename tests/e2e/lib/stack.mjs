@@ -74,6 +74,8 @@ export function baseFilterConfig({ port, issuer }) {
  * @param {(ctx: object) => Record<string, string>} [opts.envVarsFor]  VM environment, knowing ports and issuer
  * @param {string[]} [opts.providers]  provider IDs to wait for when the filter config is a string
  * @param {boolean} [opts.waitReady]  wait until every VM has the providers' keys (default true)
+ * @param {object} [opts.hcm]        more HttpConnectionManager fields (buildEnvoyConfig's hcmOptions)
+ * @param {boolean} [opts.accessLog]  Envoy's access log to stderr (default true)
  */
 export async function startStack(t, opts = {}) {
   const port = opts.port ?? (await freePort());
@@ -95,6 +97,8 @@ export async function startStack(t, opts = {}) {
     filterConfig,
     envVars: opts.envVarsFor ? opts.envVarsFor(ctx) : opts.envVars,
     useRemoteAddress: opts.useRemoteAddress ?? true,
+    hcmOptions: opts.hcm,
+    accessLog: opts.accessLog ?? true,
     clusters: [
       { name: 'app', host: '127.0.0.1', port: upstream.port },
       { name: 'pocket_id', host: '127.0.0.1', port: op.port },

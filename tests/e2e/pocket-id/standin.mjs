@@ -697,7 +697,15 @@ export async function startPocketId(options = {}) {
     if (entry && entry.form === undefined && entry.method === 'POST') {
       entry.form = ctx.state.parsedForm ?? (ctx.oidc?.body ? { ...ctx.oidc.body } : undefined);
     }
-    if (entry) entry.status = ctx.status;
+    if (entry) {
+      entry.status = ctx.status;
+      // What the provider answered (tokens included), for tests that check
+      // where such values end up.
+      const body = ctx.body;
+      if (body && typeof body === 'object' && !Buffer.isBuffer(body) && typeof body.pipe !== 'function') {
+        entry.response = JSON.parse(JSON.stringify(body));
+      }
+    }
   }
 
   // ---- middleware: Pocket ID shape of responses ---------------------------
@@ -778,7 +786,7 @@ export async function startPocketId(options = {}) {
   }
 
   // Headless login. Which user signs in is chosen by the `standin_user`
-  // cookie (no page at all); without it a small page lists the users as
+  // cookie (a username or a sub; no page at all); without it a small page lists the users as
   // buttons, for a human or a headless browser. `standin_deny=1` makes the
   // provider answer access_denied instead.
   async function handleInteraction(ctx, isLoginPost) {
@@ -845,7 +853,8 @@ export async function startPocketId(options = {}) {
       return;
     }
 
-    const user = usersByName.get(username);
+    // By username, or by sub for a username no cookie can carry (CR, LF, ...).
+    const user = usersByName.get(username) ?? usersBySub.get(username);
     if (!user || user.disabled) {
       // Pocket ID shows its own error page; nothing goes back to the RP.
       ctx.status = 400;
