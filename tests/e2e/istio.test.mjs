@@ -391,4 +391,61 @@ describe('Istio delivery: configuration updates through ECDS', () => {
     assert.equal(kept.status, 200, 'the session from version 1 is still valid');
     assert.equal(echoed(kept)['remote-user'], 'alice');
   });
+
+  test('auth.revokedUsers and auth.sessionsNotBefore pushed through ECDS refuse sessions at once, on both workers', async () => {
+    const base = structuredClone(pluginConfig);
+    base.apps.whoami.oauth.groups = 'admins, users';
+    base.ui = { title: 'Revocations' };
+    const reached = () => upstream.requests.length;
+    /**
+     * Publishes `config`, then waits until Envoy has applied it and each VM
+     * of the new version (main thread, two workers) has the provider's keys,
+     * so a refused browser is sent to sign in rather than told to retry.
+     */
+    const apply = async (version, config) => {
+      const before = (await ecdsStats()).successes;
+      const mark = envoy.mark();
+      publish(version, config);
+      const deadline = Date.now() + 15000;
+      while ((await ecdsStats()).successes === before) {
+        assert.ok(Date.now() < deadline, `version ${version} was not applied:\n${envoy.tail(20)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (;;) {
+        const threads = new Set(
+          envoy.proc.linesSince(mark).filter((l) => /provider generic: \d+ signing key\(s\) loaded/.test(l)).map((l) => /\]\[(\d+)\]\[/.exec(l)?.[1]),
+        );
+        if (threads.size >= 3) break;
+        assert.ok(Date.now() < deadline, `version ${version}'s VMs did not load the keys:\n${envoy.tail(20)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    /** The next eight requests of `b` (new connections, so both workers). */
+    const statuses = async (b) => {
+      const out = [];
+      for (let i = 0; i < 8; i++) out.push((await b.get(url('whoami', `/r${i}`), { followRedirects: false })).status);
+      return out;
+    };
+
+    await apply('4', base);
+    const alice = browser('alice');
+    const bob = browser('bob');
+    for (const b of [alice, bob]) assert.equal((await b.get(url('whoami', '/'))).status, 200);
+    // Later than both logins (whole seconds).
+    await new Promise((r) => setTimeout(r, 1100));
+    const cutoff = Math.floor(Date.now() / 1000);
+
+    await apply('5', { ...base, auth: { ...base.auth, revokedUsers: { BOB: cutoff } } });
+    const upstreamBefore = reached();
+    assert.deepEqual(await statuses(bob), Array(8).fill(302), "bob's session is refused at once (sent to sign in)");
+    assert.equal(reached(), upstreamBefore, 'none of them reached the app');
+    assert.deepEqual(await statuses(alice), Array(8).fill(200), 'other users are not affected');
+
+    await apply('6', { ...base, auth: { ...base.auth, sessionsNotBefore: new Date(cutoff * 1000).toISOString() } });
+    assert.deepEqual(await statuses(alice), Array(8).fill(302), 'every session from before the time is refused');
+    // Signing in again starts a new session, which the rules do not touch.
+    const again = await browser('alice').get(url('whoami', '/again'));
+    assert.equal(again.status, 200, again.body);
+    assert.equal(echoed(again)['remote-user'], 'alice');
+  });
 });
