@@ -3,7 +3,7 @@
 //! provider's error) before the code is exchanged (see `exchange`).
 
 use crate::config::{Config, Provider, FLOW_TTL_SECONDS};
-use crate::decision::Response;
+use crate::decision::{loggable, Level, Response};
 use crate::http::cookie;
 use crate::http::pages::Incident;
 use crate::http::request::RequestView;
@@ -140,7 +140,19 @@ pub fn start(
     };
     let location = messages::authorize_url(provider, &endpoints.authorize, &flow, prompt);
     let response = Response::redirect(location).header("set-cookie", flow_cookie(config, &flow));
-    Decision::new(Action::Respond(response)).with_count(Count::LoginStarted)
+    // Debug only: starts are counted in the metrics; the line lets an operator
+    // follow one login through the log by its request ID.
+    let started = match request_id {
+        Some(id) => format!(
+            "login started via {} request_id={}",
+            provider.id,
+            loggable(id)
+        ),
+        None => format!("login started via {}", provider.id),
+    };
+    Decision::new(Action::Respond(response))
+        .with_count(Count::LoginStarted)
+        .with_log(Level::Debug, started)
 }
 
 /// Tinyauth's `GET /api/oauth/url/<id>`: the same start, answered as JSON.

@@ -260,11 +260,11 @@ describe('hostile paths, headers and claims', () => {
     const denied = await b.get(s.url('admin', '/'));
     assert.equal(denied.status, 403);
 
-    await s.envoy.waitForLog(/denied user=.*app="admin"/, 5000, { since: mark });
+    await s.envoy.waitForLog(/audit event=refused decision=deny .*app="admin"/, 5000, { since: mark });
     const lines = s.envoy.proc.linesSince(mark);
     const escaped = String.raw`"mallory\r\n[2020-01-01 00:00:00.000][1][critical][wasm] forged: user=\"root\" is admin\u{7}"`;
-    assert.ok(lines.some((l) => l.includes(`login: user=${escaped} provider=generic`)), `the login line, escaped:\n${lines.join('\n')}`);
-    assert.ok(lines.some((l) => l.includes(`denied user=${escaped} app="admin"`)), 'the denial line, escaped');
+    assert.ok(lines.some((l) => l.includes(`audit event=login decision=allow user=${escaped} email="mallory\\r\\n@example.test" provider="generic"`)), `the login line, escaped:\n${lines.join('\n')}`);
+    assert.ok(lines.some((l) => /audit event=refused decision=deny/.test(l) && l.includes(`user=${escaped}`) && l.includes('app="admin"')), 'the refusal line, escaped');
     for (const line of lines) {
       assert.ok(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[\d+\]\[\w+\]\[\w+\]/.test(line) || !line.startsWith('['), `a line Envoy did not start: ${line}`);
       assert.ok(!line.startsWith('[2020-01-01'), `a forged line: ${line}`);
@@ -277,8 +277,8 @@ describe('hostile paths, headers and claims', () => {
     const r = await loginVia(s.browser(LONG.sub), s.url('whoami', '/'));
     assert.equal(r.status, 200, r.body);
     assert.equal(echoed(r)['remote-user'], LONG.username, 'the app gets all of it');
-    await s.envoy.waitForLog(/login: user="long-x+"… provider=generic/, 5000, { since: mark });
-    const line = s.envoy.proc.linesSince(mark).find((l) => l.includes('login: user="long-'));
+    await s.envoy.waitForLog(/audit event=login decision=allow user="long-x+"… /, 5000, { since: mark });
+    const line = s.envoy.proc.linesSince(mark).find((l) => l.includes('audit event=login decision=allow user="long-'));
     const logged = /user="(long-x+)"…/.exec(line)[1];
     assert.equal(logged.length, 200, 'cut at 200 characters');
     assert.ok(line.length < 600, `${line.length} characters`);
