@@ -42,7 +42,24 @@ fn fuzz_finding_1_a_path_keeps_its_trailing_slash_in_every_reading() {
 /// and are forwarded without a login.
 #[test]
 fn fuzz_finding_1_a_blocked_directory_is_not_public_with_a_dot_segment() {
-    let env = compile(&json!({
+    let env = blog("^/admin/");
+    for path in [
+        "/admin/",
+        "/admin/.",
+        "/admin/./",
+        "/admin//",
+        "/x/../admin/",
+    ] {
+        assert!(
+            !forwarded(&env, path),
+            "{path} reached the app without a login (readings {:?})",
+            readings(path)
+        );
+    }
+}
+
+fn blog(block: &str) -> common::Env {
+    compile(&json!({
         "appUrl": "https://auth.example.com",
         "secret": common::SECRET,
         "oauth": {"providers": {"generic": {
@@ -51,30 +68,59 @@ fn fuzz_finding_1_a_blocked_directory_is_not_public_with_a_dot_segment() {
             "tokenUrl": "https://id.example.com/token",
             "userInfoUrl": "https://id.example.com/userinfo"
         }}},
-        "apps": {"blog": {"path": {"block": "^/admin/"}}}
-    }));
-    for path in [
-        "/admin/",
-        "/admin/.",
-        "/admin/./",
-        "/admin//",
-        "/x/../admin/",
-    ] {
-        let headers: Vec<(String, String)> = [
-            (":method", "GET"),
-            (":authority", "blog.example.com"),
-            (":path", path),
-            ("user-agent", CHROME),
-        ]
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-        let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(&env, &env.runtime, &view, NOW, &mut common::Counter(0));
+        "apps": {"blog": {"path": {"block": block}}}
+    }))
+}
+
+fn forwarded(env: &common::Env, path: &str) -> bool {
+    let headers: Vec<(String, String)> = [
+        (":method", "GET"),
+        (":authority", "blog.example.com"),
+        (":path", path),
+        ("user-agent", CHROME),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect();
+    let view = RequestView::from_headers(&headers);
+    let decision = flow::on_request(env, &env.runtime, &view, NOW, &mut common::Counter(0));
+    matches!(decision.action, Action::Forward(_))
+}
+
+/// Finding 3 (targets `path` and `request`, inputs `WP-adminWP-admin///../`
+/// and `WP-admin%2F/../`): `..` after an empty segment. Go's `path.Clean`
+/// drops empty segments before it resolves `..`, but an RFC 3986 §5.2.4 or
+/// WHATWG URL resolver keeps them (Envoy's `normalize_path` without
+/// `merge_slashes`, `new URL()` in Node), so there `..` removes only the
+/// empty segment: `/wp-admin//../` is `/wp-admin/`, while every reading
+/// here is `/`. With `filter-config/access-control.json`'s own rule
+/// (`path.block: ^/wp-admin`) the request reaches the app without a login.
+#[test]
+fn fuzz_finding_3_dot_dot_after_an_empty_segment_cannot_climb_out_of_a_blocked_path() {
+    let env = blog("^/wp-admin");
+    for path in ["/wp-admin//../", "/wp-admin/x//../../", "/wp-admin%2F/../"] {
         assert!(
-            !matches!(decision.action, Action::Forward(_)),
+            !forwarded(&env, path),
             "{path} reached the app without a login (readings {:?})",
             readings(path)
         );
     }
+    let readings = read("/wp-admin//../");
+    assert!(
+        readings.iter().any(|r| r.starts_with("/wp-admin")),
+        "/wp-admin//../ is /wp-admin/ to an RFC 3986 resolver, read as {readings:?}"
+    );
+}
+
+/// Finding 2 (target `config`, input `{"": …}`): an unknown member with an
+/// empty name is reported with an empty field (`: unknown field ``, …`), so
+/// the operator is not told where the problem is.
+#[test]
+fn fuzz_finding_2_an_error_always_names_a_field() {
+    let mut config = common::base_config();
+    config[""] = json!(1);
+    let err = tinyauth_wasm::config::Config::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap();
+    assert!(!err.field.is_empty(), "no field named: {err}");
 }
