@@ -124,3 +124,31 @@ fn fuzz_finding_2_an_error_always_names_a_field() {
         .unwrap();
     assert!(!err.field.is_empty(), "no field named: {err}");
 }
+
+/// Finding 4 (target `config`, input `{"AA\n": …}`): configuration errors
+/// echo names and values from the input as they are, so a line break in a
+/// member name, an environment variable's name or value, or `appUrl` splits
+/// the one-line error (and the log line it becomes) in two.
+#[test]
+fn fuzz_finding_4_configuration_errors_are_one_line() {
+    let base = common::base_config();
+    let mut cases: Vec<(serde_json::Value, Vec<(String, String)>)> = Vec::new();
+    let mut doubled = base.clone();
+    doubled["AA\n"] = json!(1);
+    cases.push((doubled, vec![]));
+    let mut url = base.clone();
+    url["appUrl"] = json!("https://auth.example.com/\n[error] forged");
+    cases.push((url, vec![]));
+    cases.push((base.clone(), vec![("SESSION_EXPIRY".into(), "1\n2".into())]));
+    cases.push((base, vec![("TINYAUTH_NO\nPE".into(), "x".into())]));
+    let broken: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(json, env)| {
+            tinyauth_wasm::config::Config::from_sources(json.to_string().as_bytes(), &env)
+                .err()
+                .map(|err| err.to_string())
+        })
+        .filter(|err| err.contains(['\n', '\r']))
+        .collect();
+    assert!(broken.is_empty(), "errors of several lines: {broken:#?}");
+}
