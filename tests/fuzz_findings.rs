@@ -171,3 +171,39 @@ fn fuzz_finding_5_parameters_are_dropped_as_tomcat_drops_them() {
         );
     }
 }
+
+/// Finding 6 (target `config`, input `GENERIC_AUTH_URL=https://pockeER\u{FFFD}…`):
+/// a host with an upper-case ASCII letter and a non-ASCII character trips a
+/// `debug_assert!` in `idna_adapter` 1.0.0 (the no-Unicode-tables adapter
+/// under `url`, which expects ASCII already lower-cased), so it panics in
+/// every build with debug assertions (`cargo test`, the fuzz build). The
+/// shipped module has none (release profile) and refuses such hosts. The
+/// same host reaches `HttpUrl::parse` from a request, through the login
+/// page's `redirect_uri`.
+#[test]
+fn fuzz_finding_6_a_host_with_upper_case_and_non_ascii_is_refused_without_a_panic() {
+    use tinyauth_wasm::http::url::HttpUrl;
+    for url in ["https://pockeER\u{FFFD}", "https://Aé.example.com/"] {
+        let outcome = std::panic::catch_unwind(|| HttpUrl::parse(url).is_ok());
+        assert_eq!(outcome.ok(), Some(false), "{url:?}");
+    }
+    let env = compile(&common::base_config());
+    let headers: Vec<(String, String)> = [
+        (":method", "GET"),
+        (":authority", "auth.example.com"),
+        (
+            ":path",
+            "/login?redirect_uri=https%3A%2F%2FA%C3%A9.example.com%2F",
+        ),
+        ("user-agent", CHROME),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let view = RequestView::from_headers(&headers);
+        let decision = flow::on_request(&env, &env.runtime, &view, NOW, &mut common::Counter(0));
+        matches!(decision.action, Action::Respond(_))
+    }));
+    assert_eq!(outcome.ok(), Some(true), "the login page panicked");
+}
