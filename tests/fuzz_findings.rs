@@ -208,19 +208,26 @@ fn fuzz_finding_6_a_host_with_upper_case_and_non_ascii_is_refused_without_a_pani
     assert_eq!(outcome.ok(), Some(true), "the login page panicked");
 }
 
-/// Finding 7 (target `path`, input `/%5cWP-admin%5c%252f..;%2f`): `\` is read
-/// as `/` only in the fully decoded reading. A server that decodes once and
-/// then reads `\` as `/` (IIS, when double escaping is allowed) resolves
-/// `/%5cwp-admin%5c%252f..;` to `/wp-admin/%2f..;`, under `/wp-admin`, while
-/// the readings here are `/%5cwp-admin%5c%252f..;`, `/\wp-admin\%2f..;` and
-/// `/`: none is blocked.
+/// Finding 7 (target `path`, inputs `/%5cWP-admin%5c%252f..;%2f` and
+/// `/;jsessionid=x%2FWP-admin%2F%2F%25252e%25252e`): `\` is read as `/`, and
+/// `;` parameters are dropped, only in the fully decoded reading. A server
+/// that decodes once and then reads `\` as `/` (IIS, when double escaping is
+/// allowed) resolves `/%5cwp-admin%5c%252f..;` to `/wp-admin/%2f..;`, under
+/// `/wp-admin`, while the readings here are `/%5cwp-admin%5c%252f..;`,
+/// `/\wp-admin\%2f..;` and `/`: none is blocked. Likewise a server that
+/// decodes once and then drops parameters reads
+/// `/;x%2Fwp-admin%2F%2F%25252e%25252e` as `/wp-admin/%252e%252e`.
 #[test]
-fn fuzz_finding_7_backslashes_are_slashes_after_one_decoding_too() {
+fn fuzz_finding_7_backslashes_and_parameters_are_read_after_one_decoding_too() {
     let env = blog("^/wp-admin");
-    let path = "/%5cwp-admin%5c%252f..;";
-    assert!(
-        !forwarded(&env, path),
-        "{path} reached the app without a login (readings {:?})",
-        readings(path)
-    );
+    for path in [
+        "/%5cwp-admin%5c%252f..;",
+        "/;x%2Fwp-admin%2F%2F%25252e%25252e",
+    ] {
+        assert!(
+            !forwarded(&env, path),
+            "{path} reached the app without a login (readings {:?})",
+            readings(path)
+        );
+    }
 }
