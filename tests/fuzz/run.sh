@@ -8,7 +8,7 @@
 # New inputs go to a temporary directory, so the checked-in corpora
 # (tests/fuzz/corpus/<target>) stay as they are; a failing input is kept in
 # tests/fuzz/artifacts/<target>/ (reproduce it with
-# `cargo +nightly fuzz run --fuzz-dir tests/fuzz -s none -O <target> <file>`).
+# `cargo +nightly-2026-05-20 fuzz run --fuzz-dir tests/fuzz -s none -O <target> <file>`).
 # Installs the nightly toolchain and cargo-fuzz first (tests/setup.sh fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,17 +30,26 @@ dir=tests/fuzz
 # assertions in the filter and the harness (tests/fuzz/Cargo.toml's profile).
 flags=(--fuzz-dir "$dir" --sanitizer none --release)
 
+# Longest input per target: room for a real configuration or provider
+# document, while keeping the corpora small (a few MB in all).
+max_len() {
+  case "$1" in
+    path) echo 512 ;;
+    cookies | request) echo 2048 ;;
+    *) echo 8192 ;;
+  esac
+}
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-  mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir "$dir")
+  mapfile -t targets < <(cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz list --fuzz-dir "$dir")
 fi
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 started=$SECONDS
-if ! cargo +nightly fuzz build "${flags[@]}" >"$scratch/build.log" 2>&1; then
+if ! cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz build "${flags[@]}" >"$scratch/build.log" 2>&1; then
   tail -n 40 "$scratch/build.log" >&2
-  echo "[fuzz] build failed: cargo +nightly fuzz build ${flags[*]}" >&2
+  echo "[fuzz] build failed: cargo +$TINYAUTH_FUZZ_TOOLCHAIN fuzz build ${flags[*]}" >&2
   exit 1
 fi
 printf '[fuzz] built %d targets in %ds\n' "${#targets[@]}" "$((SECONDS - started))"
@@ -49,8 +58,8 @@ failed=()
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/$target" "$dir/artifacts/$target" "$dir/corpus/$target"
   log="$scratch/$target.log"
-  if cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch/$target" "$dir/corpus/$target" -- \
-      -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+  if cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz run "${flags[@]}" "$target" "$scratch/$target" "$dir/corpus/$target" -- \
+      -max_total_time="$seconds" -max_len="$(max_len "$target")" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1; then
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
     speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
@@ -64,6 +73,7 @@ for target in "${targets[@]}"; do
 done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "[fuzz] failing targets: ${failed[*]} (inputs in $dir/artifacts/)" >&2
+  echo "fuzz: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
   exit 1
 fi
-echo "[fuzz] ${#targets[@]} passed, 0 failed"
+echo "fuzz: ${#targets[@]} passed, 0 failed"

@@ -188,7 +188,9 @@ pub fn upstream_views(path: &str) -> Vec<String> {
         if !(KNOWN_FINDING_7 && once.contains('%')) {
             texts.push(once.replace('\\', "/"));
         }
-        texts.push(drop_params(&once));
+        if !(KNOWN_FINDING_7 && once.contains('%')) {
+            texts.push(drop_params(&once));
+        }
         let mut full = once.clone();
         texts.push(once);
         let mut stable = true;
