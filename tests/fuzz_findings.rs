@@ -153,17 +153,24 @@ fn fuzz_finding_4_configuration_errors_are_one_line() {
     assert!(broken.is_empty(), "errors of several lines: {broken:#?}");
 }
 
-/// Finding 5 (targets `path` and `request`, inputs with `;jsessionid=…%252f…`):
-/// `;` parameters are dropped only from the decoded path, but Tomcat (and
-/// Spring on it) drops them from the raw path, up to the next raw `/`,
-/// before it decodes. An encoded slash inside a parameter then makes a
-/// segment Tomcat never sees: `/;%2fa/wp-admin` reads here as
-/// `/;%2fa/wp-admin`, `/;/a/wp-admin` and `/a/wp-admin`, none blocked,
-/// while Tomcat serves `/wp-admin`.
+/// Finding 5 (targets `path` and `request`, inputs with `;jsessionid=…%252f…`
+/// and `/%3b\...\\/WP-admin`): `;` parameters are dropped only after the
+/// path is decoded and its `\` read as `/`, but Tomcat (and Spring on it)
+/// drops them from the raw path, up to the next raw `/`, first. An encoded
+/// slash or a backslash inside a parameter then makes a segment Tomcat never
+/// sees: `/;%2fa/wp-admin` reads here as `/;%2fa/wp-admin`, `/;/a/wp-admin` and
+/// `/a/wp-admin`, and `/;\x/wp-admin` as `/;\x/wp-admin` and `/x/wp-admin`,
+/// none blocked, while Tomcat (whose default reads `\` as a plain
+/// character) serves `/wp-admin`.
 #[test]
 fn fuzz_finding_5_parameters_are_dropped_as_tomcat_drops_them() {
     let env = blog("^/wp-admin");
-    for path in ["/;x/wp-admin", "/;%2fa/wp-admin", "/;a%2f..%2fb/wp-admin/"] {
+    for path in [
+        "/;x/wp-admin",
+        "/;%2fa/wp-admin",
+        "/;\\x/wp-admin",
+        "/;a%2f..%2fb/wp-admin/",
+    ] {
         assert!(
             !forwarded(&env, path),
             "{path} reached the app without a login (readings {:?})",

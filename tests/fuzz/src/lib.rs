@@ -153,8 +153,7 @@ pub fn seal(config: &Config, session: &Session) -> String {
 
 /// The ways real upstream servers resolve `path`, written independently of
 /// `tinyauth_wasm::http::path`:
-/// - as sent, and as sent with `;` parameters dropped (Tomcat, Spring;
-///   Tomcat refuses `\`);
+/// - as sent, and as sent with `;` parameters dropped (Tomcat, Spring);
 /// - decoded once (nearly every server), also with `\` read as `/` (IIS,
 ///   Windows) and with `;` parameters dropped;
 /// - decoded until nothing changes (servers that decode again), also with
@@ -179,8 +178,9 @@ pub fn upstream_views(path: &str) -> Vec<String> {
         return Vec::new();
     }
     let mut texts: Vec<String> = vec![path.to_owned()];
-    // Tomcat drops parameters from the raw path (it refuses `\`).
-    if !path.contains('\\') {
+    // Tomcat drops parameters from the raw path, up to the next raw `/`
+    // (its default reads `\` as a plain character).
+    if !(KNOWN_FINDING_5 && path.contains(['%', '\\'])) {
         texts.push(drop_params(path));
     }
     if let Some(once) = decode(path) {
@@ -188,7 +188,7 @@ pub fn upstream_views(path: &str) -> Vec<String> {
         if !(KNOWN_FINDING_7 && once.contains('%')) {
             texts.push(once.replace('\\', "/"));
         }
-        if !(KNOWN_FINDING_7 && once.contains('%')) {
+        if !(KNOWN_FINDING_7 && once.contains('%') || KNOWN_FINDING_5 && once.contains('\\')) {
             texts.push(drop_params(&once));
         }
         let mut full = once.clone();
@@ -257,11 +257,11 @@ fn whatwg(path: &str) -> String {
 /// paths that way too.
 pub const KNOWN_FINDING_3: bool = true;
 
-/// Finding 5 (tests/fuzz_findings.rs): `;` parameters are dropped only from
-/// the decoded path, while Tomcat drops them from the raw path first
-/// (`/;%2fa/wp-admin`). While `true`, the oracle leaves Tomcat's reading out
-/// for paths with a `%`; set to `false` once `src/http/path.rs` reads paths
-/// Tomcat's way too.
+/// Finding 5 (tests/fuzz_findings.rs): `;` parameters are dropped only after
+/// decoding and reading `\` as `/`, while Tomcat drops them from the raw
+/// path first (`/;%2fa/wp-admin`, `/;\x/wp-admin`). While `true`, the oracle
+/// leaves those readings out for paths with a `%` or a `\`; set to `false`
+/// once `src/http/path.rs` reads paths Tomcat's way too.
 pub const KNOWN_FINDING_5: bool = true;
 
 /// Finding 7 (tests/fuzz_findings.rs): `\` is read as `/` only in the fully
