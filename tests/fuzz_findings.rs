@@ -238,3 +238,19 @@ fn fuzz_finding_7_backslashes_and_parameters_are_read_after_one_decoding_too() {
         );
     }
 }
+
+/// Finding 8 (target `provider`, input userinfo
+/// `{"sub": "8b1f1c5e-&alice", "email": "@", …}`): an email with neither a
+/// local part nor a domain gives an empty name. The name is `name`, else
+/// `Localpart (domain)` from the email, else the username — but the email's
+/// pseudo-name is taken even when it comes out empty, so the user has no name
+/// (no `Remote-Name`, an empty name on the pages) although the username
+/// (`_`) would do.
+#[test]
+fn fuzz_finding_8_a_user_always_has_a_name() {
+    use tinyauth_wasm::config::ClaimNames;
+    use tinyauth_wasm::oidc::claims;
+    let claims = claims::parse(br#"{"sub": "8b1f1c5e-alice", "email": "@"}"#).unwrap();
+    let identity = claims::identity("generic", &claims, &ClaimNames::default()).unwrap();
+    assert!(!identity.name.is_empty(), "no name: {identity:?}");
+}
