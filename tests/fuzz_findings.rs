@@ -254,3 +254,21 @@ fn fuzz_finding_8_a_user_always_has_a_name() {
     let identity = claims::identity("generic", &claims, &ClaimNames::default()).unwrap();
     assert!(!identity.name.is_empty(), "no name: {identity:?}");
 }
+
+/// Finding 9 (targets `path` and `request`, inputs
+/// `/%2E%2e\WP-adminWP-admin\\%25252e%25252e` and `/../\WP-admin\%2e.%2f`):
+/// `\` is read as `/` only together with full decoding. The WHATWG URL parser
+/// (`new URL()` in Node, Deno and Bun) reads `\` as `/` and decodes nothing
+/// but `%2e` in dot segments: to it `/a\..\wp-admin/%2e%2e%2f` is
+/// `/wp-admin/%2e%2e%2f` (a route `/wp-admin/:file` gets `../`), while every
+/// reading here (`/a\..\wp-admin/%2e%2e%2f`, then `/`) is outside `/wp-admin`.
+#[test]
+fn fuzz_finding_9_backslashes_are_slashes_without_decoding_too() {
+    let env = blog("^/wp-admin");
+    let path = "/a\\..\\wp-admin/%2e%2e%2f";
+    assert!(
+        !forwarded(&env, path),
+        "{path} reached the app without a login (readings {:?})",
+        readings(path)
+    );
+}
