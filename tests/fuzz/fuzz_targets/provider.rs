@@ -45,6 +45,11 @@ use tinyauth_wasm_fuzz::common::{self, idp, ok_json};
 use tinyauth_wasm_fuzz::{acceptable_claims, one_line, signed_by_test_rsa_key, NOW};
 
 const ISSUER: &str = "https://id.example.com";
+
+/// Finding 8 (tests/fuzz_findings.rs): an email of just `@` gives an empty
+/// name. Tolerated (for that email only) so the target keeps looking for
+/// other problems; set to `false` once `src/oidc/claims.rs` is fixed.
+const KNOWN_FINDING_8: bool = true;
 const STATUSES: [Option<u16>; 8] = [
     Some(200),
     Some(200),
@@ -268,7 +273,13 @@ fn check_identity(claims: &Object) -> Option<tinyauth_wasm::session::identity::I
     match claims::identity("generic", claims, &ClaimNames::default()) {
         Ok(identity) => {
             assert_eq!(Some(identity.sub.as_str()), sub);
-            assert!(!identity.username.is_empty() && !identity.name.is_empty());
+            assert!(!identity.username.is_empty());
+            // Finding 8: an email of just `@` gives an empty name.
+            let bare_at = identity.email.as_deref() == Some("@");
+            assert!(
+                !identity.name.is_empty() || KNOWN_FINDING_8 && bare_at,
+                "{identity:?}"
+            );
             assert_eq!(identity.username.trim(), identity.username);
             assert!(identity
                 .email
