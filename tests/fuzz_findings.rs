@@ -272,3 +272,21 @@ fn fuzz_finding_9_backslashes_are_slashes_without_decoding_too() {
         readings(path)
     );
 }
+
+/// Finding 10 (targets `path` and `request`, inputs `/\WP-admin/\.%2e;` and
+/// `/\WP-admin/..%3b%3b;jsessionid=x…`): the lenient reading applies every
+/// transformation at once (`\` as `/` and `;` parameters dropped), but a
+/// server may apply only some: IIS reads `\` as `/` and keeps `..;` as a
+/// plain segment, so `/\wp-admin/..;` is `/wp-admin/..;` to it, under
+/// `/wp-admin`, while the readings here are `/\wp-admin/..;` and `/` (where
+/// `..;` climbed out): none is blocked. No encoding is needed.
+#[test]
+fn fuzz_finding_10_backslashes_are_slashes_without_dropping_parameters_too() {
+    let env = blog("^/wp-admin");
+    let path = "/\\wp-admin/..;";
+    assert!(
+        !forwarded(&env, path),
+        "{path} reached the app without a login (readings {:?})",
+        readings(path)
+    );
+}

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs what the tests need
 # (idempotently, via tests/setup.sh), then runs every check:
-#   formatting, clippy for wasm and host, native tests, the release .wasm and
-#   its size budget, and the end-to-end suites in real Envoy and Chromium.
+#   formatting, clippy for wasm and host, native tests, a short run of every
+#   fuzz target, the release .wasm and its size budget, and the end-to-end
+#   suites in real Envoy and Chromium.
 #
 #   bash tests/run.sh            everything
-#   bash tests/run.sh --quick    skip the end-to-end suites
+#   bash tests/run.sh --quick    skip the fuzz smoke run and the end-to-end suites
+#
+# TINYAUTH_FUZZ_SECONDS (default 30) is how long each fuzz target runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,7 @@ if [ "$quick" = 0 ]; then
   ensure_chromium
   ensure_oci_tools
   ensure_lint_tools
+  ensure_fuzz
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -34,6 +38,11 @@ cargo clippy-host
 
 step "native tests"
 cargo test
+
+if [ "$quick" = 0 ]; then
+  step "fuzz targets, ${TINYAUTH_FUZZ_SECONDS:-30} s each from their corpora (tests/fuzz/run.sh)"
+  bash tests/fuzz/run.sh "${TINYAUTH_FUZZ_SECONDS:-30}"
+fi
 
 step "release build (cargo, then tools/optimize-wasm.mjs)"
 build_filter

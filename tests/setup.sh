@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/setup.sh — idempotent installer for everything the tests need.
 #
-# Usage (executed):  bash tests/setup.sh [rust|envoy|node|chromium|bench|filter|all]...
+# Usage (executed):  bash tests/setup.sh [rust|envoy|node|chromium|bench|oci|lint|filter|mutants|fuzz|all]...
 # Usage (sourced):   source tests/setup.sh; ensure_envoy   # exports ENVOY_BIN
 #
 # Every step prints exactly one line. A step that cannot install what it needs
@@ -20,7 +20,9 @@
 #   filter    builds the shipped module, target/tinyauth_wasm.wasm (rust + node first)
 #   mutants   cargo-mutants (pinned, crates.io) for the mutation-testing run in
 #             tests/MUTATION.md; not part of tests/run.sh
-#   all       rust envoy node chromium oci lint   (not bench, not mutants)
+#   fuzz      a pinned nightly toolchain (minimal profile), cargo-fuzz 0.13.2 and a
+#             C++ compiler (libFuzzer), for tests/fuzz; exports TINYAUTH_FUZZ_TOOLCHAIN
+#   all       rust envoy node chromium oci lint fuzz   (not bench, not mutants)
 
 # NB: no `set -e` at top level: this file may be sourced into an interactive
 # shell. Functions return non-zero on failure; the CLI at the bottom exits.
@@ -28,6 +30,9 @@
 TINYAUTH_ENVOY_VERSION="${TINYAUTH_ENVOY_VERSION:-1.40.0}"
 TINYAUTH_NODE_MIN="20.12"
 TINYAUTH_CARGO_MUTANTS_VERSION="${TINYAUTH_CARGO_MUTANTS_VERSION:-27.1.0}"
+TINYAUTH_CARGO_FUZZ_VERSION="${TINYAUTH_CARGO_FUZZ_VERSION:-0.13.2}"
+# A dated nightly, so a new nightly cannot break the fuzz build overnight.
+TINYAUTH_FUZZ_TOOLCHAIN="${TINYAUTH_FUZZ_TOOLCHAIN:-nightly-2026-05-20}"
 
 _setup_src="${BASH_SOURCE[0]:-$0}"
 _setup_dir="$(cd "$(dirname "$_setup_src")" && pwd)"
@@ -115,6 +120,52 @@ ensure_rust() {
     _step "rust: installed ${did[*]}"
   else
     _step "rust: ok (wasm32-wasip1, rustfmt, clippy present)"
+  fi
+}
+
+# ---------------------------------------------------------------- fuzz
+# cargo-fuzz drives libFuzzer, which needs a nightly compiler (for
+# -Zsanitizer and the coverage instrumentation flags) and a C++ compiler
+# (libfuzzer-sys builds libFuzzer from source). The filter itself stays on
+# the stable toolchain.
+ensure_fuzz() {
+  if ! command -v rustup >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/rustup" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  if ! command -v rustup >/dev/null 2>&1; then
+    _fail "rustup not found on PATH. Install Rust via rustup (https://rustup.rs), then re-run: bash tests/setup.sh fuzz"
+    return 1
+  fi
+  local did=() toolchain="$TINYAUTH_FUZZ_TOOLCHAIN"
+  if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    rustup toolchain install "$toolchain" --profile minimal >/dev/null 2>&1 ||
+      { _fail "could not install the $toolchain toolchain; run: rustup toolchain install $toolchain --profile minimal"; return 1; }
+    did+=("$toolchain")
+  fi
+  if ! command -v c++ >/dev/null 2>&1; then
+    if ! _apt_install g++ || ! command -v c++ >/dev/null 2>&1; then
+      _fail "no C++ compiler for libFuzzer; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends g++"
+      return 1
+    fi
+    did+=("g++")
+  fi
+  local want="cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}"
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "$want" ]; then
+    local log
+    log="$(mktemp)"
+    if ! cargo install cargo-fuzz --version "${TINYAUTH_CARGO_FUZZ_VERSION}" --locked --force >"$log" 2>&1; then
+      tail -n 30 "$log" >&2; rm -f "$log"
+      _fail "could not install cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}; run: cargo install cargo-fuzz --version ${TINYAUTH_CARGO_FUZZ_VERSION} --locked"
+      return 1
+    fi
+    rm -f "$log"
+    did+=("cargo-fuzz ${TINYAUTH_CARGO_FUZZ_VERSION}")
+  fi
+  export TINYAUTH_FUZZ_TOOLCHAIN="$toolchain"
+  if [ "${#did[@]}" -gt 0 ]; then
+    _step "fuzz: installed ${did[*]} (toolchain $toolchain, $want)"
+  else
+    _step "fuzz: ok ($toolchain, $want, c++)"
   fi
 }
 
@@ -361,9 +412,10 @@ _setup_main() {
       lint) ensure_lint_tools || return 1 ;;
       filter) ensure_rust && ensure_node_modules && build_filter || return 1 ;;
       mutants) ensure_mutants || return 1 ;;
-      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools || return 1 ;;
-      -h|--help|help) sed -n '2,24p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
-      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|mutants|all)"; return 2 ;;
+      fuzz) ensure_fuzz || return 1 ;;
+      all) ensure_rust && ensure_envoy && ensure_node_modules && ensure_chromium && ensure_oci_tools && ensure_lint_tools && ensure_fuzz || return 1 ;;
+      -h|--help|help) sed -n '2,25p' "$_setup_src" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) _fail "unknown target '$t' (expected rust|envoy|node|chromium|bench|oci|lint|filter|mutants|fuzz|all)"; return 2 ;;
     esac
   done
 }

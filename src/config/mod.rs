@@ -59,13 +59,16 @@ impl ConfigError {
     }
 }
 
-/// `text` with its control characters escaped (`\n`), so an error that
+/// `text` with its control characters and line separators escaped (`\n`,
+/// `\u{2028}`), so an error that
 /// quotes the configuration stays one log line.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(char::is_control) {
+    // Unicode's line and paragraph separators end a line in some log viewers.
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if text.contains(breaks) {
         text.chars()
             .map(|c| {
-                if c.is_control() {
+                if breaks(c) {
                     c.escape_default().to_string()
                 } else {
                     c.to_string()

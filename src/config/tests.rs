@@ -301,6 +301,22 @@ fn error_display_is_one_line() {
 }
 
 #[test]
+fn line_breaks_in_a_quoted_name_are_escaped_unicode_separators_included() {
+    let mut config = base();
+    config["bad\u{2028}[critical] forged\r\n"] = json!(1);
+    let err = load(&config).unwrap_err();
+    let line = err.to_string();
+    assert!(
+        !line.contains(['\n', '\r', '\u{2028}', '\u{2029}']),
+        "{line:?}"
+    );
+    assert!(
+        line.contains(r"bad\u{2028}[critical] forged\r\n"),
+        "{line:?}"
+    );
+}
+
+#[test]
 fn a_key_given_twice_is_refused_rather_than_read_one_way() {
     let text =
         base()

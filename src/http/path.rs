@@ -7,8 +7,8 @@
 //! twice, Tomcat and Spring drop `;` parameters from segments, Windows servers
 //! read `\` as `/`. A path with none of `%`, `\`, `;`, `//` or a dot segment
 //! reads the same everywhere and costs nothing here. Any other path is read
-//! three ways (as sent, decoded once, and as leniently as any server reads it)
-//! and a rule must hold for every reading. A path that cannot be read for sure
+//! every way an upstream may resolve it (see [`readings`]) and a rule must
+//! hold for every reading. A path that cannot be read for sure
 //! (an escape that does not decode to UTF-8, a NUL) has no readings: no rule
 //! can make it public.
 
