@@ -25,13 +25,24 @@
 //! - a session is issued only from userinfo claims whose `sub` matches the ID
 //!   token's, for a whitelisted email, and it holds exactly the identity
 //!   those claims describe; nothing of the provider's ends up forwarded.
+//!
+//! The same token and userinfo replies also arrive during a session's
+//! re-check (`auth.refreshInterval`; bit 3 of the first byte): then
+//! - userinfo is asked for only after a token response that parses, with
+//!   its access token;
+//! - the session ends (a redirect to sign in) only on `invalid_grant` or on
+//!   userinfo claims that name a user, and goes on with a new identity only
+//!   when those claims keep the user's `sub` and a whitelisted email, holding
+//!   exactly that identity, checked now;
+//! - anything else (the provider down, junk, an error) keeps the old
+//!   identity for the grace period, unchanged.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use tinyauth_wasm::config::{ClaimNames, Config};
-use tinyauth_wasm::decision::CallReply;
+use tinyauth_wasm::decision::{CallReply, Forward};
 use tinyauth_wasm::document::Object;
 use tinyauth_wasm::oidc::claims::{self, ClaimsError};
 use tinyauth_wasm::oidc::discovery::{self, Fetch, Runtime};
@@ -66,7 +77,17 @@ struct Fixture {
     id_token: String,
     id_claims: Object,
     jwks: Value,
+    /// The configuration of `env`, compiled afresh for each re-check so no
+    /// refresh state carries over from one input to the next.
+    config: Value,
+    /// Alice's cookies after a login at `NOW`.
+    alice: Vec<(String, String)>,
 }
+
+/// When Alice's session (signed in at `NOW`) is due for its re-check, well
+/// within the grace period.
+const REFRESH_AT: u64 = NOW + 901;
+const WHO: &str = "https://who.example.com/";
 
 fn fixture() -> &'static Fixture {
     // The per-VM state holds a `RefCell`: one fixture per (the) thread.
@@ -88,6 +109,15 @@ fn make() -> Fixture {
         let mut config = common::base_config();
         config["oauth"]["whitelist"] = json!("/@example\\.com$/");
         let env = common::compile(&config);
+        let mut browser = common::Browser::new();
+        let done = common::login(
+            &env,
+            &mut browser,
+            WHO,
+            &common::alice(),
+            &mut common::Counter::default(),
+        );
+        assert!(matches!(done.action, Action::Respond(_)), "{done:?}");
         let flow = LoginFlow {
             provider: "generic".into(),
             state: "fuzz-state-fuzz-state-fuzz-state-fuzz-state".into(),
@@ -108,6 +138,8 @@ fn make() -> Fixture {
             id_token,
             id_claims,
             jwks: idp::jwks(&[&idp::TestKey::rs256()]),
+            config,
+            alice: browser.cookies,
         }
     }
 }
@@ -348,6 +380,128 @@ fn userinfo(reply: &CallReply, with_id_claims: bool) {
     assert_eq!(session.created_at, NOW);
 }
 
+/// A fresh VM of the whitelisting configuration, and Alice's request once
+/// her session is due: paused for the refresh-token grant.
+fn due_refresh() -> (common::Env, Pending) {
+    let fixture = fixture();
+    let env = common::compile(&fixture.config);
+    let mut browser = common::Browser::new();
+    browser.cookies.clone_from(&fixture.alice);
+    let decision = browser.get_at(&env, WHO, &[], REFRESH_AT, &mut common::Counter(90));
+    let Action::Call { call, pending } = decision.action else {
+        panic!(
+            "a due session did not start a refresh: {:?}",
+            decision.action
+        );
+    };
+    assert_eq!(call.header_value(":path"), Some("/api/oidc/token"));
+    assert!(matches!(pending, Pending::Refresh { .. }));
+    (env, pending)
+}
+
+fn forwarded_user(forward: &Forward) -> Option<&str> {
+    forward
+        .set
+        .iter()
+        .find(|(name, _)| name == "remote-user")
+        .map(|(_, value)| value.as_str())
+}
+
+/// The session cookie a decision sets, opened.
+fn issued_session(env: &common::Env, headers: &[(String, String)]) -> Option<Session> {
+    let prefix = format!("{}=", env.config.site.cookies.session_name);
+    headers
+        .iter()
+        .filter(|(name, _)| name == "set-cookie")
+        .find_map(|(_, value)| value.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(';').next())
+        .filter(|value| !value.is_empty())
+        .map(|value| Session::open(value, &env.config.keys.session).expect("a set session opens"))
+}
+
+/// The old identity, unchanged: the provider gave no verdict.
+fn kept(env: &common::Env, forward: &Forward, why: &str) {
+    assert_eq!(forwarded_user(forward), Some("alice"), "{why}");
+    if let Some(session) = issued_session(env, &forward.response_headers) {
+        assert_eq!(session.identity.username, "alice", "{why}");
+        assert!(session.checked_at < REFRESH_AT, "confirmed by {why}");
+    }
+}
+
+/// The refresh-token grant's reply, during a re-check.
+fn refresh_token_reply(reply: &CallReply) {
+    let (env, pending) = due_refresh();
+    let parsed = parse_token_response(reply);
+    let decision = env.reply_at(pending, reply, REFRESH_AT);
+    logs_are_lines(&decision);
+    match &decision.action {
+        Action::Call { call, pending } => {
+            let tokens = parsed.expect("userinfo asked for after a token response that fails");
+            assert!(matches!(pending, Pending::Refresh { .. }));
+            assert_eq!(call.header_value(":path"), Some("/api/oidc/userinfo"));
+            let bearer = format!("Bearer {}", tokens.access_token.expose());
+            assert_eq!(call.header_value("authorization"), Some(bearer.as_str()));
+        }
+        Action::Forward(forward) => {
+            assert!(parsed.is_err(), "a usable grant, yet no userinfo call");
+            kept(&env, forward, "a failed grant");
+        }
+        Action::Respond(response) => {
+            let refused = String::from_utf8_lossy(&reply.body).contains("invalid_grant");
+            assert!(
+                parsed.is_err() && refused,
+                "the session ended without invalid_grant"
+            );
+            assert_eq!(response.status, 302, "a browser is sent to sign in");
+            assert!(issued_session(&env, &response.headers).is_none());
+        }
+    }
+}
+
+/// Userinfo's reply, during a re-check after a good grant.
+fn refresh_userinfo_reply(reply: &CallReply) {
+    let (env, pending) = due_refresh();
+    let grant = ok_json(&json!({
+        "access_token": "new-access-token",
+        "token_type": "bearer",
+        "refresh_token": "rotated-refresh-token"
+    }));
+    let Action::Call { pending, .. } = env.reply_at(pending, &grant, REFRESH_AT).action else {
+        panic!("no userinfo call after a good grant");
+    };
+    let success = reply.status.is_some_and(|s| (200..300).contains(&s));
+    let identity = success
+        .then(|| claims::parse(&reply.body).ok())
+        .flatten()
+        .and_then(|claims| check_identity(&claims));
+    let decision = env.reply_at(pending, reply, REFRESH_AT);
+    logs_are_lines(&decision);
+    match (&decision.action, identity) {
+        (Action::Call { .. }, _) => panic!("a third call in one re-check"),
+        (Action::Forward(forward), None) => kept(&env, forward, "userinfo without a user"),
+        (Action::Forward(forward), Some(identity)) => {
+            assert_eq!(identity.sub, "8b1f1c5e-alice", "went on as another user");
+            let email = identity.email.as_deref().unwrap_or_default();
+            assert!(
+                email.to_ascii_lowercase().ends_with("@example.com"),
+                "went on with {email:?}, not on the whitelist"
+            );
+            let session = issued_session(&env, &forward.response_headers)
+                .expect("a refreshed identity without a new cookie");
+            assert_eq!(session.identity, identity);
+            assert_eq!(session.checked_at, REFRESH_AT);
+            assert_eq!(session.created_at, NOW, "a refresh is not a login");
+        }
+        (Action::Respond(response), identity) => {
+            assert!(
+                identity.is_some(),
+                "ended without the provider naming a user"
+            );
+            assert_eq!(response.status, 302, "a browser is sent to sign in");
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
@@ -358,7 +512,15 @@ fuzz_target!(|data: &[u8]| {
         body: body.to_vec(),
         missing_cluster: None,
     };
+    // Bit 3: the token and userinfo replies of a session's re-check.
+    let refresh = mode & 8 != 0;
     match mode & 7 {
+        2 | 3 if refresh => {
+            let text = String::from_utf8_lossy(body).replace("$IDT", &fixture().id_token);
+            reply.body = text.into_bytes();
+            refresh_token_reply(&reply);
+        }
+        4 | 5 if refresh => refresh_userinfo_reply(&reply),
         0 => discovery(&reply),
         1 => key_set(&reply),
         2 => token(&reply),

@@ -212,6 +212,18 @@ def provider_seeds():
         write("provider", b"\x04" + json.dumps(user).encode())
         write("provider", b"\x05" + json.dumps(user).encode())
     write("provider", b"\x06")
+    # Bit 3: the same replies during a session's re-check (refresh token grant, then userinfo).
+    refreshed = {"access_token": "new-access-token", "token_type": "bearer", "expires_in": 3599,
+                 "refresh_token": "rotated-refresh-token"}
+    write("provider", bytes([8 | 2]) + json.dumps(refreshed).encode())
+    write("provider", bytes([8 | 3]) + json.dumps(dict(refreshed, id_token="$IDT")).encode())
+    write("provider", bytes([8 | 2 | (3 << 5)]) + json.dumps({"error": "invalid_grant"}).encode())
+    write("provider", bytes([8 | 2 | (6 << 5)]) + b"upstream connect error or disconnect/reset before headers")
+    write("provider", bytes([8 | 2 | (7 << 5)]))
+    for user in [alice(), dict(alice(), groups=["users"]), dict(alice(), sub="someone-else"),
+                 dict(alice(), email="alice@evil.test"), {"error": "invalid_token"}]:
+        write("provider", bytes([8 | 4]) + json.dumps(user).encode())
+    write("provider", bytes([8 | 4 | (4 << 5)]) + json.dumps({"error": "invalid_token"}).encode())
 
 
 def id_token_seeds():
