@@ -231,6 +231,34 @@ fn a_refused_refresh_ends_the_session_for_every_copy() {
 }
 
 #[test]
+fn only_the_exact_invalid_grant_code_ends_the_session() {
+    // Found by fuzzing: the code was cleaned for the log before it was
+    // compared, so `i\u{fffd}nvalid_grant` ended the session.
+    let env = compile(&base_config());
+    let mut browser = signed_in(&env);
+    // A failed re-check is retried after a pause of a minute.
+    for (retry, code) in ["i\u{fffd}nvalid_grant", "invalid_grant\n", "INVALID_GRANT"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = NOW + INTERVAL + 60 * retry as u64;
+        let (_, pending) = call(get_at(&env, &mut browser, APP, at));
+        let reply = CallReply {
+            status: Some(400),
+            body: serde_json::to_vec(&json!({ "error": code })).unwrap(),
+            missing_cluster: None,
+        };
+        let decision = env.reply_at(pending, &reply, at);
+        assert_eq!(
+            forwarded_header(&decision, "remote-user").as_deref(),
+            Some("alice"),
+            "{code:?}"
+        );
+        assert!(decision.counts.contains(&Count::RefreshFailed), "{code:?}");
+    }
+}
+
+#[test]
 fn a_disabled_user_at_userinfo_or_a_whitelist_change_ends_the_session() {
     let env = config_with(|c| c["oauth"]["whitelist"] = json!("/@example\\.com$/"));
     let mut browser = signed_in(&env);

@@ -222,11 +222,23 @@ struct ErrorResponse {
     error: String,
 }
 
-/// The OAuth `error` code of an error reply, if it has one.
+/// The OAuth `error` code of an error reply, if it has one. A code outside
+/// RFC 6749's character set (§5.2) is kept for the log, cleaned and marked,
+/// so that it can never compare equal to a real code: cleaning
+/// `i\u{fffd}nvalid_grant` alone would turn it into `invalid_grant` and
+/// end a session the provider never refused.
 fn error_code(body: &[u8]) -> Option<String> {
-    document::parse::<ErrorResponse>(body)
-        .ok()
-        .map(|reply| reply.error)
+    let code = document::parse::<ErrorResponse>(body).ok()?.error;
+    let well_formed = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| matches!(c, ' '..='!' | '#'..='[' | ']'..='~'));
+    Some(if well_formed {
+        code
+    } else {
+        format!("malformed error code: {}", printable(&code, 64))
+    })
 }
 
 /// Checks the status and returns the body of a successful reply.
@@ -239,9 +251,7 @@ pub fn successful_body(reply: &CallReply) -> Result<&[u8], ProviderFailure> {
         Some(status) if (200..300).contains(&status) => Ok(&reply.body),
         Some(status) => Err(ProviderFailure::Status {
             status,
-            error: error_code(&reply.body)
-                .map(|e| printable(&e, 64))
-                .or_else(|| envoy_reason(&reply.body).map(str::to_owned)),
+            error: error_code(&reply.body).or_else(|| envoy_reason(&reply.body).map(str::to_owned)),
         }),
     }
 }
@@ -458,6 +468,22 @@ mod tests {
                 },
             ),
             (
+                // Found by fuzzing: cleaning the code for the log must not
+                // turn it into another one.
+                reply(Some(400), "{\"error\":\"i\u{fffd}nvalid_grant\"}"),
+                ProviderFailure::Status {
+                    status: 400,
+                    error: Some("malformed error code: invalid_grant".into()),
+                },
+            ),
+            (
+                reply(Some(400), "{\"error\":\"invalid_\\\"grant\"}"),
+                ProviderFailure::Status {
+                    status: 400,
+                    error: Some("malformed error code: invalid_\"grant".into()),
+                },
+            ),
+            (
                 reply(Some(500), "<html>"),
                 ProviderFailure::Status {
                     status: 500,
@@ -497,7 +523,10 @@ mod tests {
             "{\"error\":\"bad\\nline\\u0000 \u{1F600}\"}",
         ))
         .unwrap_err();
-        assert_eq!(failure.to_string(), "HTTP 400 (badline )");
+        assert_eq!(
+            failure.to_string(),
+            "HTTP 400 (malformed error code: badline )"
+        );
         let envoy = successful_body(&reply(
             Some(503),
             "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
