@@ -81,7 +81,8 @@ fn candidates(session_id: &str) -> impl Iterator<Item = String> {
     (0..WAYS).map(move |way| format!("{KEY_PREFIX}{}", (first + way) % SLOTS))
 }
 
-/// A slot as read: its key, what it holds and its version.
+/// A slot as read: its key, the session's own entry when the slot holds it,
+/// and its version.
 struct Found {
     key: String,
     entry: Option<Entry>,
@@ -141,7 +142,7 @@ pub fn read(store: &dyn SharedStore, session_id: &str, now: u64, retry: u64) -> 
         };
     };
     let (state, latest) = match entry {
-        Some(Entry(id, kind, at, latest)) if id == session_id => {
+        Some(Entry(_, kind, at, latest)) => {
             let state = match kind {
                 IN_FLIGHT if now < at.saturating_add(IN_FLIGHT_SECONDS) => {
                     State::InFlight { since: at }
@@ -152,7 +153,7 @@ pub fn read(store: &dyn SharedStore, session_id: &str, now: u64, retry: u64) -> 
             };
             (state, Some(latest).filter(|l| !l.is_empty()))
         }
-        _ => (State::Idle, None),
+        None => (State::Idle, None),
     };
     Slot {
         state,
