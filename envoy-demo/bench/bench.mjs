@@ -162,6 +162,13 @@ function tinyauthConfig(port, op, apps, auth) {
  */
 const STEADY = { refreshInterval: 3600 };
 
+/**
+ * The same build with session refresh off (`auth.refreshInterval: 0`): no
+ * refresh token in the cookie (about 250 bytes against 516) and no refresh
+ * check, so the pair shows what refresh costs a request that does not make one.
+ */
+const REFRESH_OFF = { refreshInterval: 0 };
+
 /** `count` apps; the measured one (`admin`) requires the admins group. */
 function apps(count) {
   const all = { admin: { oauth: { groups: 'admins' }, response: { headers: 'X-Bench=1' } } };
@@ -461,7 +468,7 @@ async function main() {
   const wrkProbe = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrkProbe.error) throw new Error('wrk is not installed; run `bash tests/setup.sh bench`');
   if (PERF && spawnSync('perf', ['--version']).error) throw new Error('perf is not installed; run `bash tests/setup.sh bench`, or pass --no-perf');
-  const [plainPort, noopPort, headersPort, oauth2Port, taPort, ta100Port, basePort, refreshPort] = await freePorts(8);
+  const [plainPort, noopPort, headersPort, oauth2Port, taPort, taOffPort, ta100Port, basePort, refreshPort] = await freePorts(9);
   const op = await startPocketId({
     port: 0,
     issuerHost: 'id.example.test',
@@ -469,7 +476,7 @@ async function main() {
       {
         client_id: CLIENT_ID,
         client_secret: CLIENT_SECRET,
-        redirect_uris: [taPort, ta100Port, basePort, refreshPort].map((p) => `http://auth.example.test:${p}/api/oauth/callback/generic`),
+        redirect_uris: [taPort, taOffPort, ta100Port, basePort, refreshPort].map((p) => `http://auth.example.test:${p}/api/oauth/callback/generic`),
       },
       {
         client_id: 'envoy-oauth2',
@@ -528,7 +535,9 @@ async function main() {
   }));
   const ta = await start('tinyauth', bootstrap({ port: taPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taPort, op, apps(1), STEADY))], clusters: [providerCluster(op)] }));
   const ta100 = await start('tinyauth100', bootstrap({ port: ta100Port, filters: [wasmFilter(wasmPath(), tinyauthConfig(ta100Port, op, apps(100), STEADY))], clusters: [providerCluster(op)] }));
+  const taOff = await start('tinyauth-refresh-off', bootstrap({ port: taOffPort, filters: [wasmFilter(wasmPath(), tinyauthConfig(taOffPort, op, apps(1), REFRESH_OFF))], clusters: [providerCluster(op)] }));
   await waitProvidersReady(ta.envoy, ['generic'], 1);
+  await waitProvidersReady(taOff.envoy, ['generic'], 1);
   await waitProvidersReady(ta100.envoy, ['generic'], 1);
   let baseline;
   if (BASELINE_WASM) {
@@ -540,7 +549,12 @@ async function main() {
   log('logging in (real logins against the stand-in)');
   const oauth2Cookie = await oauth2Session(oauth2Port);
   const [taCookie] = await tinyauthSessions(taPort, 1);
+  const [taOffCookie] = await tinyauthSessions(taOffPort, 1);
   const [ta100Cookie] = await tinyauthSessions(ta100Port, 1);
+  // The pair below compares cookies with and without the refresh token; a
+  // refresh-off cookie as large as the other would compare nothing.
+  if (taOffCookie.length >= taCookie.length) throw new Error(`the refresh-off session cookie (${taOffCookie.length} bytes) is not smaller than the refreshing one (${taCookie.length})`);
+  const cookieSizes = { on: taCookie.length, off: taOffCookie.length };
   const many = await tinyauthSessions(taPort, SESSIONS);
   const baseCookie = baseline ? (await tinyauthSessions(basePort, 1))[0] : undefined;
   const cookieFile = path.join(os.tmpdir(), `tinyauth-bench-cookies-${process.pid}.txt`);
@@ -578,6 +592,7 @@ async function main() {
     { label: 'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers', ...jwtHeaders, ...authenticating('jwt with headers', jwtHeaders.port, jwt, jwtCookie(jwtKey, BOB)) },
     { label: "forward auth: Envoy's ext_authz asking a check service (Node)", ...forward, servicePid: forwardService.pid, ...authenticating('forward auth', forward.port, forwardCookie, forwardOutsider) },
     { label: 'tinyauth-wasm, 1 session, 1 app', ...ta, ...authenticating('tinyauth', taPort, taCookie) },
+    { label: 'tinyauth-wasm, refresh off, 1 session, 1 app', ...taOff, ...authenticating('tinyauth refresh off', taOffPort, taOffCookie) },
     { label: `tinyauth-wasm, ${many.length} sessions, 1 app`, ...ta, port: taPort, load: { host: appHost(taPort), headers: spoof, script, scriptArgs: [cookieFile] },
       check: async () => {
         await mustRefuse('tinyauth (many)', taPort, appHost(taPort));
@@ -668,7 +683,7 @@ async function main() {
     '',
     ...rows.map((r) => `- ${r.label}: ${r.runs.map((x) => x.cpuUs.toFixed(1)).join(', ')}`),
     '',
-    ...pairedDifferences(rows),
+    ...pairedDifferences(rows, cookieSizes),
   ];
   if (breakdowns.length) lines.push(...cpuBreakdownTable(breakdowns));
   lines.push(...memoryTable(memory));
@@ -704,12 +719,15 @@ function writeReport(file, generated) {
  * This machine's speed drifts between rounds more than the differences being
  * measured, so configurations are also compared round by round: each round
  * runs them back to back, and the median of the per-round differences is far
- * steadier than the difference of the medians.
+ * steadier than the difference of the medians. `cookieSizes`: the session
+ * cookies with refresh on and off, in bytes.
  */
-function pairedDifferences(rows) {
+function pairedDifferences(rows, cookieSizes) {
   const floor = rows.find((r) => r.label.startsWith('proxy-wasm filter setting identity headers'));
   const jwtHeaders = rows.find((r) => r.label.includes('JWT') && r.label.includes('group rule, setting identity headers'));
   const baseline = rows.find((r) => r.label.startsWith('baseline build'));
+  const refreshOff = rows.find((r) => r.label.startsWith('tinyauth-wasm, refresh off'));
+  const refreshOn = rows.find((r) => r.label === 'tinyauth-wasm, 1 session, 1 app');
   const mine = rows.filter((r) => r.label.startsWith('tinyauth-wasm'));
   const paired = (r, other) => {
     const d = r.runs.map((x, i) => x.cpuUs - other.runs[i].cpuUs);
@@ -721,8 +739,11 @@ function pairedDifferences(rows) {
     if (jwtHeaders) lines.push(`- ${r.label} − the JWT filter setting the same headers: ${paired(r, jwtHeaders)}`);
     if (baseline) lines.push(`- ${r.label} − the baseline build: ${paired(r, baseline)}`);
   }
+  if (refreshOff && refreshOn) {
+    lines.push(`- what session refresh costs a request that does not make one: ${refreshOn.label} − ${refreshOff.label}: ${paired(refreshOn, refreshOff)}; session cookies of ${cookieSizes.on} and ${cookieSizes.off} bytes (name and value)`);
+  }
   lines.push('');
-  return floor || jwtHeaders || baseline ? lines : [];
+  return floor || jwtHeaders || baseline || refreshOff ? lines : [];
 }
 
 /**

@@ -31,6 +31,7 @@ test('one short round of the benchmark checks and measures every configuration',
     'proxy-wasm filter verifying an HS256 JWT session (jwt-simple), group rule, setting identity headers',
     "forward auth: Envoy's ext_authz asking a check service (Node)",
     'tinyauth-wasm, 1 session, 1 app',
+    'tinyauth-wasm, refresh off, 1 session, 1 app',
     'tinyauth-wasm, 1 session, 100 apps',
   ];
   for (const label of authenticating) {
@@ -42,6 +43,11 @@ test('one short round of the benchmark checks and measures every configuration',
   for (const label of ['group rule, setting identity headers', 'forward auth']) {
     assert.match(report, new RegExp(`${label}.*: refuses without a session; accepts the session; forbids a session outside the app's group\\.`), `${label}: the group rule was not checked`);
   }
+  // Refresh's steady-state cost, paired against the same build with refresh
+  // off, whose cookie has no refresh token in it.
+  const sizes = /^- what session refresh costs a request that does not make one: tinyauth-wasm, 1 session, 1 app − tinyauth-wasm, refresh off, 1 session, 1 app: [+−][\d.]+ µs \(rounds: [^)]*\); session cookies of (\d+) and (\d+) bytes/m.exec(report);
+  assert.ok(sizes, `no paired refresh-on/off line:\n${report}`);
+  assert.ok(Number(sizes[1]) > Number(sizes[2]) + 200, `cookies of ${sizes[1]} and ${sizes[2]} bytes: the refresh token is not only in the refreshing one`);
   assert.match(report, /the check service's own CPU was a further [\d.]+ µs per request/);
   assert.match(report, /host calls per authenticated request: get_header_map 1, clock 1, get_shared_data 1, set_header 6, remove_header 1/);
   assert.match(report, /^\| this build \(tinyauth_wasm\.wasm\) \| [\d.]+ \| \+[\d.]+ MiB \|/m, 'the size and memory table');
