@@ -28,8 +28,19 @@ const LEGACY: &[&str] = &[
     "GENERIC_REDIRECT_URL",
 ];
 
+/// Names longer than this (in characters) get no suggestion. A hint is for a
+/// name someone typed, and each candidate's distance costs the product of the
+/// two lengths: a name of a few KB whose segments are taken as app names (so
+/// every candidate is as long) made one configuration load take 11 s (fuzz
+/// finding 12).
+const LONGEST_NAME: usize = 128;
+
 /// The known name closest to `name`, if one is close enough to be a typo.
 pub(super) fn closest(name: &str, root: &Shape) -> Option<String> {
+    let length = name.chars().count();
+    if length > LONGEST_NAME {
+        return None;
+    }
     let mut candidates: Vec<String> = LEGACY.iter().map(|n| (*n).to_owned()).collect();
     if let Some(rest) = name.strip_prefix("TINYAUTH_") {
         let segments: Vec<&str> = rest.split('_').collect();
@@ -38,6 +49,9 @@ pub(super) fn closest(name: &str, root: &Shape) -> Option<String> {
     let limit = (name.len() / 5).max(2);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: a candidate
+        // that differs by more is not worth computing.
+        .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
         .map(|candidate| (strsim::damerau_levenshtein(name, &candidate), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
@@ -94,5 +108,29 @@ mod tests {
         for (typo, want) in cases {
             assert_eq!(closest(typo, &ROOT).as_deref(), want, "{typo}");
         }
+    }
+
+    #[test]
+    fn only_names_someone_could_have_typed_get_a_hint() {
+        // Within the limit, with a long app name taken from the variable itself.
+        let app = "A".repeat(100);
+        let typed = format!("TINYAUTH_APPS_{app}_OAUTH_GRUPS");
+        assert!(typed.len() <= LONGEST_NAME);
+        assert_eq!(
+            closest(&typed, &ROOT),
+            Some(format!("TINYAUTH_APPS_{app}_OAUTH_GROUPS"))
+        );
+        // Past it, none, however close a known name would be.
+        let app = "A".repeat(LONGEST_NAME);
+        let pasted = format!("TINYAUTH_APPS_{app}_OAUTH_GRUPS");
+        assert_eq!(closest(&pasted, &ROOT), None);
+        // Counted in characters, not bytes.
+        let app = "é".repeat(60);
+        let accented = format!("TINYAUTH_APPS_{app}_OAUTH_GRUPS");
+        assert!(accented.len() > LONGEST_NAME);
+        assert_eq!(
+            closest(&accented, &ROOT),
+            Some(format!("TINYAUTH_APPS_{app}_OAUTH_GROUPS"))
+        );
     }
 }

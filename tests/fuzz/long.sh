@@ -34,9 +34,14 @@ for target in "${targets[@]}"; do
   printf '[long] %s: start %s\n' "$target" "$(date -u +%FT%TZ)"
   nice -n 19 cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz run "${flags[@]}" "$target" -- \
     -runs=10000000 -max_total_time="$seconds" -max_len="$(max_len "$target")" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1 ||
+    -timeout=5 -report_slow_units=1 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1 ||
     printf '[long] %s: FAILED (see %s)\n' "$target" "$log"
   mkdir -p "$dir/artifacts/$target"
+  # An input over -report_slow_units is no crash, so it would pass unnoticed:
+  # one configuration load of 11 s once did (finding 12).
+  for slow in "$dir/artifacts/$target"/slow-unit-*; do
+    if [ -e "$slow" ]; then printf '[long] %s: SLOW INPUT %s\n' "$target" "$slow"; fi
+  done
   grep -E '^stat::|DONE' "$log" | sed "s/^/[long] $target: /"
   nice -n 19 cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz cmin "${flags[@]}" "$target" -- -use_counters=0 >"$dir/logs/$target.cmin.log" 2>&1 ||
     printf '[long] %s: cmin FAILED\n' "$target"
