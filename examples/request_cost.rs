@@ -19,6 +19,7 @@ use std::time::Instant;
 mod alice;
 
 use tinyauth_wasm::config::Config;
+use tinyauth_wasm::decision::Action;
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
 use tinyauth_wasm::oidc::discovery::Runtime;
@@ -127,14 +128,26 @@ fn main() {
         let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
         decision.log.len()
     });
+    let view = RequestView::from_headers(&headers);
+    let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
+    if !matches!(decision.action, Action::Forward(_)) {
+        eprintln!("the signed-in request was not let through");
+        std::process::exit(1);
+    }
+    refresh_off_pair(config_json, &session, &headers, rounds);
+    cold_decision(&config, &runtime, &headers, rounds);
+}
+
+/// The whole decision from cold caches.
+fn cold_decision(config: &Config, runtime: &Runtime, headers: &[(String, String)], rounds: u32) {
     // Inside Envoy the filter runs between long stretches of Envoy's own code,
     // which evicts the filter's code and data from the CPU caches. Flushing
     // them before every call shows what the same work costs from cold.
     let cold_rounds = (rounds / 20).max(100);
     let empty = measure_cold(cold_rounds, || 0);
     let cold = measure_cold(cold_rounds, || {
-        let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
+        let view = RequestView::from_headers(headers);
+        let decision = flow::on_request(config, runtime, &view, NOW, &mut Fixed);
         decision.log.len()
     });
     println!(
@@ -177,4 +190,56 @@ fn measure(label: &str, rounds: u32, mut f: impl FnMut() -> usize) {
     }
     let per = start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
     println!("{label:32} {per:8.3} µs   (sink {})", sink % 10);
+}
+
+/// The whole decision with `auth.refreshInterval: 0`: the filter then keeps no
+/// refresh token, so the cookie is about half as long, and the pair with
+/// "whole request decision" shows what refresh adds to a request that does
+/// not make one.
+fn refresh_off_pair(
+    config_json: &str,
+    session: &Session,
+    headers: &[(String, String)],
+    rounds: u32,
+) {
+    let with_refresh_off = config_json.replacen('{', r#"{ "auth": { "refreshInterval": 0 },"#, 1);
+    let Ok(config) = Config::from_json(with_refresh_off.as_bytes()) else {
+        std::process::exit(1);
+    };
+    let Some(key) = config.keys.session.first() else {
+        std::process::exit(1);
+    };
+    let without_token = Session {
+        refresh: None,
+        ..session.clone()
+    };
+    let cookie = format!(
+        "{}={}",
+        config.site.cookies.session_name,
+        without_token.seal(key)
+    );
+    let mut longer = false;
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            if name != "cookie" {
+                return (name.clone(), value.clone());
+            }
+            longer = value.len() > cookie.len();
+            (name.clone(), cookie.clone())
+        })
+        .collect();
+    let runtime = Runtime::default();
+    // A refusal, or a cookie as long as the other, would compare nothing.
+    let view = RequestView::from_headers(&headers);
+    let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
+    if !longer || !matches!(decision.action, Action::Forward(_)) {
+        eprintln!("refresh off: the signed-in request with the shorter cookie was not let through");
+        std::process::exit(1);
+    }
+    measure("whole request decision, refresh off", rounds, || {
+        let view = RequestView::from_headers(&headers);
+        let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
+        decision.log.len()
+    });
 }
