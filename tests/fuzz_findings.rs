@@ -290,3 +290,26 @@ fn fuzz_finding_10_backslashes_are_slashes_without_dropping_parameters_too() {
         readings(path)
     );
 }
+
+/// Finding 13 (target `path`, input `/.%2e/.%2e/.%2e\WP-admin/.%2e%2F`
+/// among bytes the harness turns into a path): the WHATWG URL parser (`new
+/// URL()` in Node, Deno and Bun) reads `\` as `/` and `.%2e` as `..` but keeps
+/// `%2F` encoded, so to it the path is `/wp-admin/.%2e%2F`, under
+/// `/wp-admin`; the readings here either decoded nothing (`/.%2e/.%2e/…`,
+/// `\` as `/` or not) or everything (`/`), and none was blocked. Fixed by
+/// reading the path with the `url` crate, which implements that standard.
+#[test]
+fn fuzz_finding_13_the_path_is_also_read_as_a_whatwg_url() {
+    let env = blog("^/wp-admin");
+    for path in [
+        "/.%2e/.%2e/.%2e\\wp-admin/.%2e%2F",
+        "/.%2e/.%2e/.%2e\\WP-admin/.%2e%2F",
+        "/x/%2e%2e\\wp-admin/%2E%2E%2F",
+    ] {
+        assert!(
+            !forwarded(&env, path),
+            "{path} reached the app without a login (readings {:?})",
+            readings(path)
+        );
+    }
+}

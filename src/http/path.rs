@@ -5,7 +5,9 @@
 //!
 //! Upstreams differ: some keep `%2F` as data and some decode it, some decode
 //! twice, Tomcat and Spring drop `;` parameters from segments, Windows servers
-//! read `\` as `/`. A path with none of `%`, `\`, `;`, `//` or a dot segment
+//! read `\` as `/`, and servers that parse the URL as browsers do (the WHATWG
+//! URL standard: `new URL()` in Node, Deno and Bun) read `\` as `/` and `%2e`
+//! as a dot in dot segments while decoding nothing else. A path with none of `%`, `\`, `;`, `//` or a dot segment
 //! reads the same everywhere and costs nothing here. Any other path is read
 //! every way an upstream may resolve it (see [`readings`]) and a rule must
 //! hold for every reading. A path that cannot be read for sure
@@ -30,7 +32,9 @@ const MAX_DECODING_ROUNDS: usize = 4;
 /// slashes are merged (Go's `path.Clean`, Envoy's `merge_slashes`) or before
 /// (RFC 3986 §5.2.4, where `..` in `/a//../` only removes the empty segment,
 /// giving `/a/`). A trailing slash stays, as every server keeps it
-/// (`/admin/.` is `/admin/`).
+/// (`/admin/.` is `/admin/`). Last, the path as the WHATWG URL standard
+/// resolves it, by the `url` crate, with repeated slashes merged as in the
+/// other readings.
 pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
     let plain = !path.is_empty()
         && path.starts_with('/')
@@ -61,7 +65,22 @@ pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
             }
         }
     }
+    let whatwg = merged(&whatwg(path)?);
+    if !readings.iter().any(|known| *known == whatwg) {
+        readings.push(Cow::Owned(whatwg));
+    }
     Some(readings)
+}
+
+/// `path` as the WHATWG URL standard resolves it (the `url` crate): `\` is
+/// `/`, and `.%2e`, `%2e.` and `%2e%2e` are `..` while nothing else is
+/// decoded, so `/.%2e/.%2e\admin/.%2e%2F` is `/admin/.%2e%2F`, a reading no
+/// decoding round gives (fuzz finding 13). Behind a fixed origin, so nothing
+/// in the path can become a host.
+fn whatwg(path: &str) -> Option<String> {
+    let relative = path.strip_prefix('/').unwrap_or(path);
+    let url = url::Url::parse(&format!("http://path.invalid/{relative}")).ok()?;
+    Some(url.path().to_owned())
 }
 
 /// `text` as sent and after each round of percent-decoding, until nothing
@@ -205,6 +224,12 @@ mod tests {
         assert!(read("/public\\..\\admin").contains(&"/admin".to_owned()));
         assert!(read("/public/%5c..%5cadmin").contains(&"/admin".to_owned()));
         assert_eq!(read("/a%20b"), ["/a%20b", "/a b"]);
+        // As the WHATWG URL standard reads it: `\` is `/`, `.%2e` is `..`,
+        // and `%2F` stays data (no decoding round gives that).
+        let whatwg = read("/.%2e/.%2e\\admin/.%2e%2F");
+        assert!(whatwg.contains(&"/admin/.%2e%2F".to_owned()), "{whatwg:?}");
+        // Tabs and newlines, which that standard drops from URLs.
+        assert!(read("/ad%09min/\tx").contains(&"/ad%09min/x".to_owned()));
     }
 
     #[test]
