@@ -80,7 +80,18 @@ pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
 fn whatwg(path: &str) -> Option<String> {
     let relative = path.strip_prefix('/').unwrap_or(path);
     let url = url::Url::parse(&format!("http://path.invalid/{relative}")).ok()?;
-    Some(url.path().to_owned())
+    let resolved = url.path();
+    if path.contains('%') {
+        return Some(resolved.to_owned());
+    }
+    // The parser percent-encodes what a URL cannot carry as it is (spaces,
+    // non-ASCII). In a path sent without escapes every escape is the
+    // parser's own, so it is undone: `/café/./x` reads as `/café/x`, as the
+    // other readings have it, not as `/caf%C3%A9/x`.
+    percent_decode_str(resolved)
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
 }
 
 /// `text` as sent and after each round of percent-decoding, until nothing
@@ -230,6 +241,8 @@ mod tests {
         assert!(whatwg.contains(&"/admin/.%2e%2F".to_owned()), "{whatwg:?}");
         // Tabs and newlines, which that standard drops from URLs.
         assert!(read("/ad%09min/\tx").contains(&"/ad%09min/x".to_owned()));
+        // Its own escapes (of what a URL cannot carry) are not a reading.
+        assert_eq!(read("/café/./x y"), ["/café/x y"]);
     }
 
     #[test]
