@@ -128,9 +128,7 @@ fn main() {
         let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
         decision.log.len()
     });
-    let view = RequestView::from_headers(&headers);
-    let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
-    if !matches!(decision.action, Action::Forward(_)) {
+    if !let_through(&config, &runtime, &headers) {
         eprintln!("the signed-in request was not let through");
         std::process::exit(1);
     }
@@ -218,22 +216,19 @@ fn refresh_off_pair(
         config.site.cookies.session_name,
         without_token.seal(key)
     );
-    let mut longer = false;
+    let longer = headers
+        .iter()
+        .any(|(name, value)| name == "cookie" && value.len() > cookie.len());
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(name, value)| {
-            if name != "cookie" {
-                return (name.clone(), value.clone());
-            }
-            longer = value.len() > cookie.len();
-            (name.clone(), cookie.clone())
+            let value = if name == "cookie" { &cookie } else { value };
+            (name.clone(), value.clone())
         })
         .collect();
     let runtime = Runtime::default();
     // A refusal, or a cookie as long as the other, would compare nothing.
-    let view = RequestView::from_headers(&headers);
-    let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
-    if !longer || !matches!(decision.action, Action::Forward(_)) {
+    if !longer || !let_through(&config, &runtime, &headers) {
         eprintln!("refresh off: the signed-in request with the shorter cookie was not let through");
         std::process::exit(1);
     }
@@ -242,4 +237,11 @@ fn refresh_off_pair(
         let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
         decision.log.len()
     });
+}
+
+/// Whether the request with `headers` is forwarded upstream (signed in).
+fn let_through(config: &Config, runtime: &Runtime, headers: &[(String, String)]) -> bool {
+    let view = RequestView::from_headers(headers);
+    let decision = flow::on_request(config, runtime, &view, NOW, &mut Fixed);
+    matches!(decision.action, Action::Forward(_))
 }

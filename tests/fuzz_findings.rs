@@ -50,11 +50,7 @@ fn fuzz_finding_1_a_blocked_directory_is_not_public_with_a_dot_segment() {
         "/admin//",
         "/x/../admin/",
     ] {
-        assert!(
-            !forwarded(&env, path),
-            "{path} reached the app without a login (readings {:?})",
-            readings(path)
-        );
+        assert_needs_login(&env, path);
     }
 }
 
@@ -87,6 +83,16 @@ fn forwarded(env: &common::Env, path: &str) -> bool {
     matches!(decision.action, Action::Forward(_))
 }
 
+/// The request for `path` is not forwarded as public: it needs a login.
+#[track_caller]
+fn assert_needs_login(env: &common::Env, path: &str) {
+    assert!(
+        !forwarded(env, path),
+        "{path} reached the app without a login (readings {:?})",
+        readings(path)
+    );
+}
+
 /// Finding 3 (targets `path` and `request`, inputs `WP-adminWP-admin///../`
 /// and `WP-admin%2F/../`): `..` after an empty segment. Go's `path.Clean`
 /// drops empty segments before it resolves `..`, but an RFC 3986 §5.2.4 or
@@ -99,11 +105,7 @@ fn forwarded(env: &common::Env, path: &str) -> bool {
 fn fuzz_finding_3_dot_dot_after_an_empty_segment_cannot_climb_out_of_a_blocked_path() {
     let env = blog("^/wp-admin");
     for path in ["/wp-admin//../", "/wp-admin/x//../../", "/wp-admin%2F/../"] {
-        assert!(
-            !forwarded(&env, path),
-            "{path} reached the app without a login (readings {:?})",
-            readings(path)
-        );
+        assert_needs_login(&env, path);
     }
     let readings = read("/wp-admin//../");
     assert!(
@@ -171,11 +173,7 @@ fn fuzz_finding_5_parameters_are_dropped_as_tomcat_drops_them() {
         "/;\\x/wp-admin",
         "/;a%2f..%2fb/wp-admin/",
     ] {
-        assert!(
-            !forwarded(&env, path),
-            "{path} reached the app without a login (readings {:?})",
-            readings(path)
-        );
+        assert_needs_login(&env, path);
     }
 }
 
@@ -231,11 +229,7 @@ fn fuzz_finding_7_backslashes_and_parameters_are_read_after_one_decoding_too() {
         "/%5cwp-admin%5c%252f..;",
         "/;x%2Fwp-admin%2F%2F%25252e%25252e",
     ] {
-        assert!(
-            !forwarded(&env, path),
-            "{path} reached the app without a login (readings {:?})",
-            readings(path)
-        );
+        assert_needs_login(&env, path);
     }
 }
 
@@ -266,11 +260,7 @@ fn fuzz_finding_8_a_user_always_has_a_name() {
 fn fuzz_finding_9_backslashes_are_slashes_without_decoding_too() {
     let env = blog("^/wp-admin");
     let path = "/a\\..\\wp-admin/%2e%2e%2f";
-    assert!(
-        !forwarded(&env, path),
-        "{path} reached the app without a login (readings {:?})",
-        readings(path)
-    );
+    assert_needs_login(&env, path);
 }
 
 /// Finding 10 (targets `path` and `request`, inputs `/\WP-admin/\.%2e;` and
@@ -284,11 +274,7 @@ fn fuzz_finding_9_backslashes_are_slashes_without_decoding_too() {
 fn fuzz_finding_10_backslashes_are_slashes_without_dropping_parameters_too() {
     let env = blog("^/wp-admin");
     let path = "/\\wp-admin/..;";
-    assert!(
-        !forwarded(&env, path),
-        "{path} reached the app without a login (readings {:?})",
-        readings(path)
-    );
+    assert_needs_login(&env, path);
 }
 
 /// Finding 13 (target `path`, input `/.%2e/.%2e/.%2e\WP-admin/.%2e%2F`
@@ -306,10 +292,6 @@ fn fuzz_finding_13_the_path_is_also_read_as_a_whatwg_url() {
         "/.%2e/.%2e/.%2e\\WP-admin/.%2e%2F",
         "/x/%2e%2e\\wp-admin/%2E%2E%2F",
     ] {
-        assert!(
-            !forwarded(&env, path),
-            "{path} reached the app without a login (readings {:?})",
-            readings(path)
-        );
+        assert_needs_login(&env, path);
     }
 }

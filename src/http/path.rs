@@ -7,8 +7,9 @@
 //! twice, Tomcat and Spring drop `;` parameters from segments, Windows servers
 //! read `\` as `/`, and servers that parse the URL as browsers do (the WHATWG
 //! URL standard: `new URL()` in Node, Deno and Bun) read `\` as `/` and `%2e`
-//! as a dot in dot segments while decoding nothing else. A path with none of `%`, `\`, `;`, `//` or a dot segment
-//! reads the same everywhere and costs nothing here. Any other path is read
+//! as a dot in dot segments while decoding nothing else. A path with none of
+//! `%`, `\`, `;`, `//` or a dot segment reads the same everywhere and costs
+//! nothing here. Any other path is read
 //! every way an upstream may resolve it (see [`readings`]) and a rule must
 //! hold for every reading. A path that cannot be read for sure
 //! (an escape that does not decode to UTF-8, a NUL) has no readings: no rule
@@ -57,25 +58,24 @@ pub fn readings(path: &str) -> Option<Vec<Cow<'_, str>>> {
     }
     let mut texts = decodings(path)?;
     texts.extend(decodings(&without_parameters(path))?);
-    let mut readings: Vec<Cow<'_, str>> = Vec::new();
-    for text in &texts {
-        let slashed = text.replace('\\', "/");
-        for variant in [
-            text.clone(),
-            without_parameters(text),
-            without_parameters(&slashed),
-            slashed,
-        ] {
-            for reading in [merged(&variant), resolved(&variant)] {
-                if !readings.iter().any(|known| *known == reading) {
-                    readings.push(Cow::Owned(reading));
-                }
-            }
-        }
-    }
     let whatwg = merged(&whatwg(path)?);
-    if !readings.iter().any(|known| *known == whatwg) {
-        readings.push(Cow::Owned(whatwg));
+    let resolutions = texts
+        .iter()
+        .flat_map(|text| {
+            let slashed = text.replace('\\', "/");
+            [
+                text.clone(),
+                without_parameters(text),
+                without_parameters(&slashed),
+                slashed,
+            ]
+        })
+        .flat_map(|variant| [merged(&variant), resolved(&variant)]);
+    let mut readings: Vec<Cow<'_, str>> = Vec::new();
+    for reading in resolutions.chain([whatwg]) {
+        if !readings.iter().any(|known| *known == reading) {
+            readings.push(Cow::Owned(reading));
+        }
     }
     Some(readings)
 }
