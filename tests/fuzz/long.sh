@@ -29,13 +29,29 @@ if [ "${#targets[@]}" -eq 0 ]; then
 fi
 nice -n 19 cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz build "${flags[@]}" >/dev/null 2>&1
 mkdir -p "$dir/logs"
+# Stopping this script must stop the fuzzer too: the fuzzer binary is a child
+# of `cargo fuzz run`, and killing cargo alone once left three runs going on,
+# writing into the same log and corpus.
+fuzz_pid=""
+stop_fuzzer() {
+  if [ -n "$fuzz_pid" ]; then
+    pkill -TERM -P "$fuzz_pid" 2>/dev/null || true
+    kill -TERM "$fuzz_pid" 2>/dev/null || true
+  fi
+  exit 143
+}
+trap stop_fuzzer INT TERM HUP
 for target in "${targets[@]}"; do
   log="$dir/logs/$target.log"
   printf '[long] %s: start %s\n' "$target" "$(date -u +%FT%TZ)"
   nice -n 19 cargo "+$TINYAUTH_FUZZ_TOOLCHAIN" fuzz run "${flags[@]}" "$target" -- \
     -runs=10000000 -max_total_time="$seconds" -max_len="$(max_len "$target")" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -timeout=5 -report_slow_units=1 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1 ||
-    printf '[long] %s: FAILED (see %s)\n' "$target" "$log"
+    -timeout=5 -report_slow_units=1 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$target/" >"$log" 2>&1 &
+  fuzz_pid=$!
+  fuzz_status=0
+  wait "$fuzz_pid" || fuzz_status=$?
+  fuzz_pid=""
+  if [ "$fuzz_status" -ne 0 ]; then printf '[long] %s: FAILED (see %s)\n' "$target" "$log"; fi
   mkdir -p "$dir/artifacts/$target"
   # An input over -report_slow_units is no crash, so it would pass unnoticed:
   # one configuration load of 11 s once did (finding 12).
