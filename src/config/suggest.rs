@@ -112,16 +112,17 @@ mod tests {
 
     #[test]
     fn only_names_someone_could_have_typed_get_a_hint() {
-        // Within the limit, with a long app name taken from the variable itself.
-        let app = "A".repeat(100);
+        // At the limit, with a long app name taken from the variable itself.
+        let around = "TINYAUTH_APPS__OAUTH_GRUPS".len();
+        let app = "A".repeat(LONGEST_NAME - around);
         let typed = format!("TINYAUTH_APPS_{app}_OAUTH_GRUPS");
-        assert!(typed.len() <= LONGEST_NAME);
+        assert_eq!(typed.len(), LONGEST_NAME);
         assert_eq!(
             closest(&typed, &ROOT),
             Some(format!("TINYAUTH_APPS_{app}_OAUTH_GROUPS"))
         );
-        // Past it, none, however close a known name would be.
-        let app = "A".repeat(LONGEST_NAME);
+        // One past it, none, however close a known name would be.
+        let app = "A".repeat(LONGEST_NAME - around + 1);
         let pasted = format!("TINYAUTH_APPS_{app}_OAUTH_GRUPS");
         assert_eq!(closest(&pasted, &ROOT), None);
         // Counted in characters, not bytes.
@@ -132,5 +133,16 @@ mod tests {
             closest(&accented, &ROOT),
             Some(format!("TINYAUTH_APPS_{app}_OAUTH_GROUPS"))
         );
+    }
+
+    #[test]
+    fn longer_names_may_have_more_typos() {
+        // Three edits in twenty characters: within a fifth of the length.
+        assert_eq!(
+            closest("GENERIK_CLIANT_SECRT", &ROOT).as_deref(),
+            Some("GENERIC_CLIENT_SECRET")
+        );
+        // Three edits in eight characters are a different name.
+        assert_eq!(closest("APX_UXRY", &ROOT), None);
     }
 }
