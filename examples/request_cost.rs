@@ -23,6 +23,7 @@ use tinyauth_wasm::decision::Action;
 use tinyauth_wasm::flow;
 use tinyauth_wasm::http::request::RequestView;
 use tinyauth_wasm::oidc::discovery::Runtime;
+use tinyauth_wasm::oidc::Decision;
 use tinyauth_wasm::session::crypto::Entropy;
 use tinyauth_wasm::session::Session;
 
@@ -63,21 +64,7 @@ fn main() {
         std::process::exit(1);
     };
     let cookie = format!("{}={}", config.site.cookies.session_name, session.seal(key));
-    let headers: Vec<(String, String)> = [
-        (":authority", "admin.example.test:8080"),
-        (":path", "/"),
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("user-agent", "wrk"),
-        ("cookie", cookie.as_str()),
-        ("remote-user", "mallory"),
-        ("remote-groups", "admins"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "0b8c2b9e-5d0f-4a4e-9f55-8f9f5c2d7a10"),
-    ]
-    .iter()
-    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-    .collect();
+    let headers = request_headers(&cookie);
     let runtime = Runtime::default();
     let rounds: u32 = std::env::args()
         .nth(1)
@@ -124,15 +111,13 @@ fn main() {
         usize::from(rule.is_match("/dashboard/settings/profile"))
     });
     measure("whole request decision", rounds, || {
-        let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
-        decision.log.len()
+        decide(&config, &runtime, &headers).log.len()
     });
     if !let_through(&config, &runtime, &headers) {
         eprintln!("the signed-in request was not let through");
         std::process::exit(1);
     }
-    refresh_off_pair(config_json, &session, &headers, rounds);
+    refresh_off_pair(config_json, &session, &cookie, rounds);
     cold_decision(&config, &runtime, &headers, rounds);
 }
 
@@ -143,11 +128,7 @@ fn cold_decision(config: &Config, runtime: &Runtime, headers: &[(String, String)
     // them before every call shows what the same work costs from cold.
     let cold_rounds = (rounds / 20).max(100);
     let empty = measure_cold(cold_rounds, || 0);
-    let cold = measure_cold(cold_rounds, || {
-        let view = RequestView::from_headers(headers);
-        let decision = flow::on_request(config, runtime, &view, NOW, &mut Fixed);
-        decision.log.len()
-    });
+    let cold = measure_cold(cold_rounds, || decide(config, runtime, headers).log.len());
     println!(
         "{:32} {:8.3} µs",
         "whole request decision, cold",
@@ -192,14 +173,9 @@ fn measure(label: &str, rounds: u32, mut f: impl FnMut() -> usize) {
 
 /// The whole decision with `auth.refreshInterval: 0`: the filter then keeps no
 /// refresh token, so the cookie is about half as long, and the pair with
-/// "whole request decision" shows what refresh adds to a request that does
-/// not make one.
-fn refresh_off_pair(
-    config_json: &str,
-    session: &Session,
-    headers: &[(String, String)],
-    rounds: u32,
-) {
+/// "whole request decision" (made with `refreshing_cookie`) shows what refresh
+/// adds to a request that does not make one.
+fn refresh_off_pair(config_json: &str, session: &Session, refreshing_cookie: &str, rounds: u32) {
     let with_refresh_off = config_json.replacen('{', r#"{ "auth": { "refreshInterval": 0 },"#, 1);
     let Ok(config) = Config::from_json(with_refresh_off.as_bytes()) else {
         std::process::exit(1);
@@ -216,32 +192,45 @@ fn refresh_off_pair(
         config.site.cookies.session_name,
         without_token.seal(key)
     );
-    let longer = headers
-        .iter()
-        .any(|(name, value)| name == "cookie" && value.len() > cookie.len());
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(name, value)| {
-            let value = if name == "cookie" { &cookie } else { value };
-            (name.clone(), value.clone())
-        })
-        .collect();
+    let headers = request_headers(&cookie);
     let runtime = Runtime::default();
     // A refusal, or a cookie as long as the other, would compare nothing.
-    if !longer || !let_through(&config, &runtime, &headers) {
+    if refreshing_cookie.len() <= cookie.len() || !let_through(&config, &runtime, &headers) {
         eprintln!("refresh off: the signed-in request with the shorter cookie was not let through");
         std::process::exit(1);
     }
     measure("whole request decision, refresh off", rounds, || {
-        let view = RequestView::from_headers(&headers);
-        let decision = flow::on_request(&config, &runtime, &view, NOW, &mut Fixed);
-        decision.log.len()
+        decide(&config, &runtime, &headers).log.len()
     });
+}
+
+/// A browser's request to the protected app with `cookie`, and identity
+/// headers the client made up (which the filter must remove).
+fn request_headers(cookie: &str) -> Vec<(String, String)> {
+    [
+        (":authority", "admin.example.test:8080"),
+        (":path", "/"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "wrk"),
+        ("cookie", cookie),
+        ("remote-user", "mallory"),
+        ("remote-groups", "admins"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "0b8c2b9e-5d0f-4a4e-9f55-8f9f5c2d7a10"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// The filter core's whole decision on the request with `headers`.
+fn decide(config: &Config, runtime: &Runtime, headers: &[(String, String)]) -> Decision {
+    let view = RequestView::from_headers(headers);
+    flow::on_request(config, runtime, &view, NOW, &mut Fixed)
 }
 
 /// Whether the request with `headers` is forwarded upstream (signed in).
 fn let_through(config: &Config, runtime: &Runtime, headers: &[(String, String)]) -> bool {
-    let view = RequestView::from_headers(headers);
-    let decision = flow::on_request(config, runtime, &view, NOW, &mut Fixed);
-    matches!(decision.action, Action::Forward(_))
+    matches!(decide(config, runtime, headers).action, Action::Forward(_))
 }
